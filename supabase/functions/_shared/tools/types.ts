@@ -1,0 +1,47 @@
+/**
+ * A tool is one capability (integration_capabilities.capability_key) made callable.
+ * Its zod schema is the single source of truth for the tool's input: the JSON Schema
+ * stored in the database (and shown to agents) is generated from it, and a test fails
+ * if the two ever drift.
+ */
+import type { z } from "zod";
+import type { CallOptions, ReadResult, SendResult } from "../providers/types.ts";
+
+export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid";
+
+/** Network rules for provider-bound inputs a user controls (SMTP host, MMS media URL). */
+export interface NetworkPolicy {
+  /** Allow loopback, link-local and private addresses (only the local stack sets this). */
+  allowPrivateNetworks: boolean;
+  /** TCP ports an SMTP connection may not use (hosted Supabase blocks 25 and 587). */
+  blockedSmtpPorts: number[];
+}
+
+export interface ToolContext {
+  /** Decrypted credentials from Vault, exactly as stored for the connection. */
+  credentials: Record<string, string>;
+  /** The connection's non-secret config (from address, host, port, base_url, ...). */
+  config: Record<string, unknown>;
+  /** Our operation id, sent to the provider for correlation (custom_string / custom_args). */
+  operationId: string;
+  network: NetworkPolicy;
+  options?: CallOptions;
+}
+
+export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
+  /** Capability key, e.g. "clicksend_send_sms". */
+  capability: string;
+  provider: ProviderName;
+  /** Input schema. May normalise (e.g. phone numbers to E.164) via transforms. */
+  schema: Schema;
+  /**
+   * Normalised recipients (E.164 numbers, lower-case e-mail addresses) that the
+   * database checks against allowed/blocked patterns and the per-message limit.
+   * Empty for read-only tools.
+   */
+  recipients(args: z.output<Schema>): string[];
+  /** Redacted request summary stored on the operation row: no bodies of secrets, no attachment content. */
+  summarize(args: z.output<Schema>): Record<string, unknown>;
+  /** Calls the provider. Throws ProviderError on failure. */
+  execute(ctx: ToolContext, args: z.output<Schema>): Promise<SendResult | ReadResult>;
+}

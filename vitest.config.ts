@@ -12,6 +12,14 @@ export default defineConfig({
       },
       {
         test: {
+          name: "db",
+          include: ["tests/db/**/*.test.ts"],
+          testTimeout: 60_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           name: "e2e",
           include: ["tests/e2e/**/*.test.ts"],
           globalSetup: ["tests/e2e/global-setup.ts"],

@@ -134,3 +134,41 @@ as $$ select private.get_agent_tools(p_agent_id, p_format) $$;
 grant execute on function private.get_agent_tools(uuid, text) to authenticated;
 grant execute on function public.get_agent_tools(uuid, text) to authenticated;
 grant execute on function private.agent_tools(uuid, uuid), private.format_tools(jsonb, text) to service_role;
+
+/**
+ * Tool listing for the service path (agent key, or service key naming user and
+ * agent): authenticates the key and lists in one round trip.
+ * Returns {ok:true, user_id, agent_id, tools} or {ok:false, error:{code, message}}.
+ */
+create function private.list_tools_for_caller(
+    p_user_id uuid default null, p_agent_id uuid default null, p_agent_key_hash text default null, p_format text default 'raw'
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_key public.agent_keys;
+    v_user_id uuid := p_user_id;
+    v_agent_id uuid := p_agent_id;
+begin
+    if p_agent_key_hash is not null then
+        select * into v_key from public.agent_keys where key_hash = p_agent_key_hash;
+        if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+            return jsonb_build_object('ok', false, 'error', jsonb_build_object('code', 'unauthorized', 'message',
+                case when not found then 'invalid agent key' when v_key.revoked_at is not null then 'agent key revoked'
+                     else 'agent key expired' end));
+        end if;
+        v_user_id := v_key.user_id;
+        v_agent_id := v_key.agent_id;
+        update public.agent_keys set last_used_at = now()
+        where id = v_key.id and (last_used_at is null or last_used_at < now() - interval '1 minute');
+    elsif not exists (select 1 from public.agents where id = v_agent_id and user_id = v_user_id) then
+        return jsonb_build_object('ok', false, 'error', jsonb_build_object('code', 'not_found', 'message', 'agent not found'));
+    end if;
+    return jsonb_build_object('ok', true, 'user_id', v_user_id, 'agent_id', v_agent_id,
+                              'tools', private.format_tools(private.agent_tools(v_user_id, v_agent_id), p_format));
+end
+$$;
+
+grant execute on function private.list_tools_for_caller(uuid, uuid, text, text) to service_role;

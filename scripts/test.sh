@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `npm test`: everything. Static checks, database checks (advisors, lint, pgTAP),
+# then vitest (unit, db, end-to-end against the devstack). Ends with one summary line.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null)}"
+export DO_NOT_TRACK=1
+mkdir -p .scratch
+failed_steps=()
+step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
+
+step "deno check (every function)"
+npx deno check supabase/functions/*/index.ts || failed_steps+=("deno check")
+
+step "tool schemas in the database are generated from the zod schemas"
+npx tsx packages/devstack/src/gen-capability-schemas.ts --check || failed_steps+=("schemas")
+
+step "typescript (node side)"
+npx tsc -p tsconfig.json || failed_steps+=("tsc")
+
+step "test database"
+if ! TEST_DB_URL="$(npx tsx scripts/test-db.ts)"; then
+  echo "could not prepare the test database"; exit 1
+fi
+export SWITCHBOARD_TEST_DB_URL="$TEST_DB_URL"
+echo "$TEST_DB_URL"
+
+step "supabase db advisors (nothing at WARN or above)"
+npx supabase db advisors --remote="$TEST_DB_URL" --level warn --fail-on warn || failed_steps+=("advisors")
+
+step "supabase db lint (plpgsql_check, public and private)"
+npx supabase db lint --remote="$TEST_DB_URL" -s public,private --level warning --fail-on warning || failed_steps+=("lint")
+
+step "pgTAP (pg_prove)"
+pg_prove -d "$TEST_DB_URL" --ext .sql -r supabase/tests | tee .scratch/pg_prove.out
+[ "${PIPESTATUS[0]}" -eq 0 ] || failed_steps+=("pgTAP")
+pgtap_tests=$(grep -oE 'Tests=[0-9]+' .scratch/pg_prove.out | tail -1 | cut -d= -f2)
+
+step "vitest (unit, db, e2e)"
+npx vitest run --reporter=default --reporter=json --outputFile.json=.scratch/vitest.json
+[ $? -eq 0 ] || failed_steps+=("vitest")
+
+read -r v_passed v_failed < <(node -e '
+  try { const r = require("./.scratch/vitest.json"); console.log(r.numPassedTests, r.numFailedTests + (r.numTotalTests ? 0 : 1)); }
+  catch { console.log("0 1"); }')
+pg_failed=0; [[ " ${failed_steps[*]} " == *" pgTAP "* ]] && pg_failed=1
+passed=$(( ${pgtap_tests:-0} - pg_failed + v_passed ))
+failed=$(( v_failed + ${#failed_steps[@]} ))
+echo
+[ ${#failed_steps[@]} -eq 0 ] || echo "failed steps: ${failed_steps[*]}"
+echo "${passed} passed, ${failed} failed"
+[ ${#failed_steps[@]} -eq 0 ]

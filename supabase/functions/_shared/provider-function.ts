@@ -1,0 +1,143 @@
+/**
+ * The shared shape of a provider function (clicksend, smtp, sendgrid): a route table
+ * from sub-paths to tools, a connection test, and webhook receivers. Each index.ts is
+ * only this wiring.
+ */
+import { authenticate, type Caller } from "./auth.ts";
+import { asService } from "./db.ts";
+import { ApiError } from "./errors.ts";
+import { json, readJsonObject, serveJson, subPath } from "./http.ts";
+import type { TestConnectionResult } from "./providers/types.ts";
+import { networkPolicy, runTool } from "./tool-call.ts";
+import { toolFor } from "./tools/index.ts";
+import type { NetworkPolicy, ProviderName } from "./tools/types.ts";
+
+/** Request fields that steer the call rather than being tool arguments. */
+export const CONTROL_FIELDS = ["agent_id", "user_id", "connection_id", "idempotency_key"] as const;
+
+export function splitControlFields(body: Record<string, unknown>) {
+  const control: Record<string, unknown> = {};
+  const args: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(body)) {
+    if ((CONTROL_FIELDS as readonly string[]).includes(key)) control[key] = value;
+    else args[key] = value;
+  }
+  return { control, args };
+}
+
+export function idempotencyKey(req: Request, control: Record<string, unknown>): string | null {
+  const value = req.headers.get("idempotency-key") ?? control.idempotency_key;
+  if (value === undefined || value === null || value === "") return null;
+  if (typeof value !== "string" || value.length > 255) {
+    throw new ApiError("invalid_request", "idempotency_key must be a string of at most 255 characters");
+  }
+  return value;
+}
+
+export function optionalConnectionId(value: unknown): string | null {
+  if (value === undefined || value === null || value === "") return null;
+  if (typeof value !== "string" || !/^[0-9a-f-]{36}$/i.test(value)) {
+    throw new ApiError("invalid_request", "connection_id must be a UUID");
+  }
+  return value;
+}
+
+/** Reads a tool request: JSON body for POST, query string for GET (read-only tools). */
+async function readRequest(req: Request): Promise<Record<string, unknown>> {
+  if (req.method === "GET") {
+    const params = Object.fromEntries(new URL(req.url).searchParams);
+    // Query values are strings; numeric tool fields (page, limit) are coerced here.
+    return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, /^\d+$/.test(v) ? Number(v) : v]));
+  }
+  if (req.method === "POST") return await readJsonObject(req);
+  throw new ApiError("invalid_request", `method ${req.method} not allowed`, undefined, 405);
+}
+
+/** Handles one tool request end to end. Exported for agent-tools and mcp. */
+export async function handleToolRequest(req: Request, capability: string, body: Record<string, unknown>): Promise<Response> {
+  const tool = toolFor(capability);
+  if (!tool) throw new ApiError("not_found", `unknown tool "${capability}"`);
+  const { control, args } = splitControlFields(body);
+  const caller = await authenticate(req, control);
+  const result = await runTool(caller, tool, args, {
+    connectionId: optionalConnectionId(control.connection_id),
+    idempotencyKey: idempotencyKey(req, control),
+  });
+  return json(result);
+}
+
+export type ConnectionTester = (
+  credentials: Record<string, string>,
+  config: Record<string, unknown>,
+  policy: NetworkPolicy,
+) => Promise<TestConnectionResult>;
+
+/** Tests one of the caller's own connections and records the result on it. */
+async function handleConnectionTest(req: Request, provider: ProviderName, tester: ConnectionTester): Promise<Response> {
+  const body = await readJsonObject(req);
+  const caller: Caller = await authenticate(req, body);
+  if (caller.mode !== "user" && caller.mode !== "service") {
+    throw new ApiError("permission_denied", "only the connection's owner (or the service key) can test a connection");
+  }
+  const connectionId = optionalConnectionId(body.connection_id);
+  if (!connectionId) throw new ApiError("invalid_request", "connection_id is required");
+  const [{ found }] = await asService()<[{ found: { config: Record<string, unknown>; credentials: Record<string, string> } | null }]>`
+    select private.connection_for_test(${caller.userId}::uuid, ${connectionId}::uuid, ${provider}) as found`;
+  if (!found) throw new ApiError("not_found", "connection not found");
+  let result: TestConnectionResult;
+  try {
+    result = await tester(found.credentials, found.config, networkPolicy());
+  } catch (error) {
+    result = { ok: false, message: error instanceof Error ? error.message : "connection test failed" };
+  }
+  await asService()`select private.record_connection_test(${connectionId}::uuid, ${result.ok}, ${result.message})`;
+  return json({ connection_id: connectionId, ...result });
+}
+
+export interface ProviderFunctionSpec {
+  /** Function (folder) name, e.g. "clicksend". */
+  name: string;
+  provider: ProviderName;
+  /** Sub-path → capability key, e.g. {"sms/send": "clicksend_send_sms"}. */
+  routes: Record<string, string>;
+  testConnection: ConnectionTester;
+  /** Webhook receivers by kind: POST /<name>/webhooks/<token>/<kind>. */
+  webhooks?: Record<string, (req: Request, token: string) => Promise<Response>>;
+}
+
+export function providerFunction(spec: ProviderFunctionSpec): (req: Request) => Promise<Response> {
+  return serveJson(async (req) => {
+    const path = subPath(req, spec.name);
+    const webhook = /^webhooks\/([A-Za-z0-9]{16,128})\/([a-z-]+)$/.exec(path);
+    if (webhook) {
+      const receive = spec.webhooks?.[webhook[2]];
+      if (!receive) throw new ApiError("not_found", `no ${webhook[2]} webhook`);
+      return await receive(req, webhook[1]);
+    }
+    if (path === "test") {
+      if (req.method !== "POST") throw new ApiError("invalid_request", "use POST", undefined, 405);
+      return await handleConnectionTest(req, spec.provider, spec.testConnection);
+    }
+    const capability = spec.routes[path];
+    if (!capability) {
+      throw new ApiError("not_found", `unknown route "/${spec.name}/${path}"`, { routes: [...Object.keys(spec.routes), "test"] });
+    }
+    return await handleToolRequest(req, capability, await readRequest(req));
+  });
+}
+
+/** Stores webhook events for the connection the token addresses. */
+export async function recordEvents(token: string, provider: ProviderName, events: unknown[]): Promise<{ inserted: number; duplicates: number }> {
+  const [{ result }] = await asService()<[{ result: { ok: boolean; inserted?: number; duplicates?: number } }]>`
+    select private.record_message_events(${token}, ${provider}, ${asService().json(events as never)}::jsonb) as result`;
+  if (!result.ok) throw new ApiError("not_found", "unknown webhook");
+  return { inserted: result.inserted ?? 0, duplicates: result.duplicates ?? 0 };
+}
+
+/** The connection (id, user, config) a webhook token addresses, or not found. */
+export async function webhookConnection(token: string, provider: ProviderName): Promise<{ connection_id: string; config: Record<string, unknown> }> {
+  const [{ found }] = await asService()<[{ found: { connection_id: string; config: Record<string, unknown> } | null }]>`
+    select private.webhook_connection(${token}, ${provider}) as found`;
+  if (!found) throw new ApiError("not_found", "unknown webhook");
+  return found;
+}

@@ -1,0 +1,198 @@
+/**
+ * One tool call, end to end (DESIGN.md §5), shared by the provider functions, the
+ * agent-tools function and the MCP server — there is no second implementation:
+ *   validate input → begin (one round trip) → provider → finish (one round trip).
+ */
+import type { Caller } from "./auth.ts";
+import { sha256Hex } from "./auth.ts";
+import { asService } from "./db.ts";
+import { env, isHostedSupabase } from "./env.ts";
+import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
+import { zodIssues } from "./http.ts";
+import { ProviderError, type ReadResult, type SendResult } from "./providers/types.ts";
+import type { NetworkPolicy, ToolDefinition } from "./tools/types.ts";
+
+export interface CallTarget {
+  /** The account to use when the caller has more than one of the provider. */
+  connectionId?: string | null;
+  /** A prefix of the connection id (tool-name suffix). */
+  connectionRef?: string | null;
+  idempotencyKey?: string | null;
+}
+
+interface BeginResult {
+  ok: boolean;
+  replay?: boolean;
+  operation_id?: string;
+  status?: string;
+  response?: Record<string, unknown> | null;
+  error?: { code: string; message: string; details: unknown } | null;
+  credentials?: Record<string, string>;
+  config?: Record<string, unknown>;
+}
+
+/** The network rules for user-controlled provider inputs in this deployment. */
+export function networkPolicy(): NetworkPolicy {
+  const configuredPorts = env("SWITCHBOARD_BLOCKED_SMTP_PORTS");
+  return {
+    allowPrivateNetworks: env("SWITCHBOARD_ALLOW_PRIVATE_NETWORKS") === "true",
+    blockedSmtpPorts: configuredPorts !== undefined
+      ? configuredPorts.split(",").map((p) => Number(p.trim())).filter(Number.isInteger)
+      : isHostedSupabase() ? [25, 587] : [],
+  };
+}
+
+/** Stable JSON (sorted keys) so equal requests hash equally for idempotency. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}
+
+function callerIdentity(caller: Caller) {
+  switch (caller.mode) {
+    case "agent_key":
+      return { user: null, agent: null, keyHash: caller.agentKeyHash };
+    case "user":
+      return { user: caller.userId, agent: null, keyHash: null };
+    default:
+      return { user: caller.userId, agent: caller.agentId, keyHash: null };
+  }
+}
+
+function providerFailure(error: ProviderError): ApiError {
+  const permanent = ["auth", "forbidden", "invalid", "too_large", "not_found", "permanent"].includes(error.kind);
+  if (permanent) return new ApiError("provider_error", error.message, error.details);
+  return new ApiError("provider_unavailable", error.message, error.details, error.kind === "timeout" ? 504 : 503);
+}
+
+/** The same error with the operation id added to its details, so callers can find the log row. */
+function withOperation(error: ApiError, operationId: string): ApiError {
+  const details = error.details && typeof error.details === "object" ? error.details : {};
+  return new ApiError(error.code, error.message, { ...details, operation_id: operationId }, error.status);
+}
+
+function isSendResult(result: SendResult | ReadResult): result is SendResult {
+  return "sentCount" in result;
+}
+
+async function finish(operationId: string, outcome: {
+  status: "succeeded" | "partial" | "failed" | "unknown";
+  sent?: number;
+  ids?: string[];
+  response?: unknown;
+  error?: ApiError;
+  durationMs: number;
+}) {
+  await asService()`
+    select private.finish_tool_call(
+      ${operationId}::uuid, ${outcome.status}, ${outcome.sent ?? 0}, ${outcome.ids ?? []}::text[],
+      ${outcome.response === undefined ? null : asService().json(outcome.response as never)}::jsonb,
+      ${outcome.error?.code ?? null}, ${outcome.error?.message ?? null},
+      ${outcome.error?.details === undefined ? null : asService().json(outcome.error.details as never)}::jsonb,
+      ${outcome.durationMs})`;
+}
+
+/**
+ * Validates, authorizes, calls the provider and records the outcome. Returns the
+ * caller-facing result or throws ApiError in the documented envelope.
+ */
+export async function runTool(
+  caller: Caller,
+  tool: ToolDefinition,
+  rawArgs: unknown,
+  target: CallTarget = {},
+): Promise<Record<string, unknown>> {
+  const parsed = tool.schema.safeParse(rawArgs ?? {});
+  if (!parsed.success) {
+    throw new ApiError("invalid_request", `invalid arguments for ${tool.capability}`, { issues: zodIssues(parsed.error) });
+  }
+  const args = parsed.data;
+  const recipients = tool.recipients(args);
+  const who = callerIdentity(caller);
+  const requestHash = target.idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, rawArgs])) : null;
+
+  const [{ result }] = await asService()<[{ result: BeginResult }]>`
+    select private.begin_tool_call(
+      p_capability => ${tool.capability},
+      p_user_id => ${who.user}::uuid,
+      p_agent_id => ${who.agent}::uuid,
+      p_agent_key_hash => ${who.keyHash},
+      p_connection_id => ${target.connectionId ?? null}::uuid,
+      p_connection_ref => ${target.connectionRef ?? null},
+      p_recipients => ${recipients}::text[],
+      p_idempotency_key => ${target.idempotencyKey ?? null},
+      p_request_hash => ${requestHash},
+      p_request_summary => ${asService().json(tool.summarize(args) as never)}::jsonb,
+      p_auth_mode => ${caller.mode}
+    ) as result`.catch((error: { code?: string; message?: string }) => {
+      if (error.code === "PT409") throw new ApiError("conflict", error.message ?? "conflict");
+      throw error;
+    });
+
+  if (!result.ok) {
+    const error = result.error!;
+    const code: ErrorCode = isErrorCode(error.code) ? error.code : "permission_denied";
+    throw new ApiError(code, error.message, { ...(error.details as object ?? {}), operation_id: result.operation_id ?? null });
+  }
+  if (result.replay) {
+    if (result.error) {
+      const code: ErrorCode = isErrorCode(result.error.code) ? result.error.code : "provider_error";
+      throw new ApiError(code, result.error.message, { ...(result.error.details as object ?? {}), operation_id: result.operation_id, replayed: true });
+    }
+    return { ...(result.response ?? {}), replayed: true };
+  }
+
+  const operationId = result.operation_id!;
+  const started = performance.now();
+  const elapsed = () => Math.round(performance.now() - started);
+  let outcome: SendResult | ReadResult;
+  try {
+    outcome = await tool.execute({
+      credentials: result.credentials ?? {},
+      config: result.config ?? {},
+      operationId,
+      network: networkPolicy(),
+    }, args);
+  } catch (error) {
+    const base = error instanceof ProviderError
+      ? providerFailure(error)
+      : error instanceof ApiError
+      ? error
+      : new ApiError("provider_error", "the provider call failed unexpectedly");
+    // A send that may have gone out keeps its quota and is never retried blindly.
+    const maybeSent = error instanceof ProviderError ? error.maybeSent : !(error instanceof ApiError);
+    const apiError = withOperation(base, operationId);
+    await finish(operationId, { status: maybeSent ? "unknown" : "failed", error: apiError, durationMs: elapsed() });
+    throw apiError;
+  }
+
+  if (!isSendResult(outcome)) {
+    const response = { operation_id: operationId, status: "succeeded", ...outcome.data };
+    await finish(operationId, { status: "succeeded", response, durationMs: elapsed() });
+    return response;
+  }
+
+  const status = outcome.sentCount === 0 ? "failed" : outcome.sentCount < recipients.length ? "partial" : "succeeded";
+  const response = {
+    operation_id: operationId,
+    status,
+    sent: outcome.sentCount,
+    failed: outcome.recipients.filter((r) => !r.ok).length,
+    recipients: outcome.recipients,
+    provider_message_ids: outcome.providerMessageIds,
+    ...outcome.data,
+  };
+  if (status === "failed") {
+    const apiError = new ApiError("provider_error", "the provider accepted none of the recipients", {
+      operation_id: operationId,
+      recipients: outcome.recipients,
+    });
+    await finish(operationId, { status, sent: 0, ids: outcome.providerMessageIds, response, error: apiError, durationMs: elapsed() });
+    throw apiError;
+  }
+  await finish(operationId, { status, sent: outcome.sentCount, ids: outcome.providerMessageIds, response, durationMs: elapsed() });
+  return response;
+}

@@ -1,0 +1,79 @@
+/**
+ * JSON Schemas of the tools, generated from their zod schemas (the one source):
+ *  - inputSchema: JSON Schema 2020-12 of what the call accepts (Anthropic, MCP);
+ *  - strictSchema: the same in OpenAI strict-mode form — every object closed, every
+ *    property required, optional ones nullable, unsupported keywords dropped.
+ * The generated migration stores both; a test fails if the database drifts from this.
+ */
+import { z } from "zod";
+import type { ToolDefinition } from "./tools/types.ts";
+
+type Schema = Record<string, unknown>;
+
+export function inputSchema(tool: ToolDefinition): Schema {
+  const schema = z.toJSONSchema(tool.schema, { io: "input", target: "draft-2020-12" }) as Schema;
+  delete schema.$schema;
+  return schema;
+}
+
+/** Keywords OpenAI strict mode accepts besides structure (type, properties, items, ...). */
+const STRICT_KEYWORDS = new Set([
+  "type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const",
+  "description", "title", "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+  "multipleOf", "minItems", "maxItems", "$defs", "$ref",
+]);
+const STRICT_FORMATS = new Set(["date-time", "time", "date", "duration", "email", "hostname", "ipv4", "ipv6", "uuid"]);
+
+function nullable(schema: Schema): Schema {
+  if (Array.isArray(schema.type)) return schema.type.includes("null") ? schema : { ...schema, type: [...schema.type, "null"] };
+  if (typeof schema.type === "string") return { ...schema, type: [schema.type, "null"] };
+  if (Array.isArray(schema.anyOf)) return { ...schema, anyOf: [...schema.anyOf, { type: "null" }] };
+  return { anyOf: [schema, { type: "null" }] };
+}
+
+function strictNode(node: Schema): Schema {
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(node)) {
+    if (key === "format") {
+      if (STRICT_FORMATS.has(String(value))) out.format = value;
+    } else if (STRICT_KEYWORDS.has(key)) {
+      out[key] = value;
+    }
+  }
+  if (out.type === "object" || out.properties) {
+    if (node.additionalProperties && node.additionalProperties !== false && !node.properties) {
+      // A free-form map cannot be closed: strict mode takes it as a JSON-encoded string.
+      return {
+        type: "string",
+        description: `${node.description ? `${node.description} ` : ""}(a JSON object, encoded as a string)`,
+      };
+    }
+    const properties = (out.properties ?? {}) as Record<string, Schema>;
+    const required = new Set((node.required as string[] | undefined) ?? []);
+    out.properties = Object.fromEntries(Object.entries(properties).map(([name, child]) => {
+      const strict = strictNode(child);
+      return [name, required.has(name) ? strict : nullable(strict)];
+    }));
+    out.required = Object.keys(properties);
+    out.additionalProperties = false;
+    out.type = "object";
+  }
+  if (out.items && typeof out.items === "object") out.items = strictNode(out.items as Schema);
+  if (Array.isArray(out.anyOf)) out.anyOf = (out.anyOf as Schema[]).map(strictNode);
+  return out;
+}
+
+export function strictSchema(tool: ToolDefinition): Schema {
+  return strictNode(inputSchema(tool));
+}
+
+/** Removes null-valued object keys: in the strict form a null means "not given". */
+export function dropNulls(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(dropNulls);
+  if (value && typeof value === "object") {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== null).map(([k, v]) => [k, dropNulls(v)]),
+    );
+  }
+  return value;
+}

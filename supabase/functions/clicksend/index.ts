@@ -1,0 +1,24 @@
+// ClickSend SMS/MMS for agents and users: send, balance, history, and the receipt /
+// inbound-SMS webhooks. Wiring only: the rules are in SQL, the wire format in _shared.
+import { clickSendConfig, clickSendCredentials, testConnection } from "../_shared/providers/clicksend.ts";
+import { providerFunction } from "../_shared/provider-function.ts";
+import { clicksendWebhook } from "../_shared/webhooks.ts";
+
+Deno.serve(providerFunction({
+  name: "clicksend",
+  provider: "clicksend_sms",
+  routes: {
+    "sms/send": "clicksend_send_sms",
+    "mms/send": "clicksend_send_mms",
+    "balance": "clicksend_get_balance",
+    "sms/history": "clicksend_get_sms_history",
+    "mms/history": "clicksend_get_mms_history",
+  },
+  testConnection: (credentials, config) => testConnection(clickSendCredentials(credentials), clickSendConfig(config)),
+  webhooks: { receipts: clicksendWebhook("receipts"), inbound: clicksendWebhook("inbound") },
+}));
+
+/* To invoke locally (npm start prints the key):
+  curl -X POST "$FUNCTIONS_URL/clicksend/sms/send" -H "Authorization: Bearer $DEMO_AGENT_KEY" \
+    -H 'Content-Type: application/json' -d '{"to":["+61411111111"],"body":"Hello from Switchboard"}'
+*/

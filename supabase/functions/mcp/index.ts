@@ -1,0 +1,48 @@
+// The agent's tools over MCP Streamable HTTP (stateless), with the official SDK.
+// Authentication: agent key as bearer token, or user JWT + agent_id (query), or
+// service key + user_id + agent_id. Denials, quota and provider errors come back as
+// MCP tool errors carrying our error code.
+import { Server } from "@modelcontextprotocol/sdk/server/index.js";
+import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
+import { type CallToolRequest, CallToolRequestSchema, ListToolsRequestSchema } from "@modelcontextprotocol/sdk/types.js";
+import { authenticate, type Caller } from "../_shared/auth.ts";
+import { ApiError } from "../_shared/errors.ts";
+import { listTools, parseToolName } from "../_shared/tool-listing.ts";
+import { runTool } from "../_shared/tool-call.ts";
+import { toolFor } from "../_shared/tools/index.ts";
+import { serveJson, toApiError } from "../_shared/http.ts";
+
+type McpTool = { name: string; title?: string; description?: string; inputSchema: { type: "object" } };
+
+function toolError(error: ApiError) {
+  const body = error.toJSON();
+  return { isError: true, content: [{ type: "text" as const, text: JSON.stringify(body) }], structuredContent: body };
+}
+
+function mcpServer(caller: Caller): Server {
+  const server = new Server({ name: "switchboard", version: "0.1.0" }, { capabilities: { tools: {} } });
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(caller, "mcp") as McpTool[] }));
+  server.setRequestHandler(CallToolRequestSchema, async (request: CallToolRequest) => {
+    try {
+      const { capability, connectionRef } = parseToolName(request.params.name);
+      const tool = toolFor(capability);
+      if (!tool) throw new ApiError("not_found", `unknown tool "${request.params.name}"`);
+      const result = await runTool(caller, tool, request.params.arguments ?? {}, { connectionRef });
+      return { content: [{ type: "text" as const, text: JSON.stringify(result) }], structuredContent: result };
+    } catch (error) {
+      return toolError(toApiError(error));
+    }
+  });
+  return server;
+}
+
+Deno.serve(serveJson(async (req) => {
+  const query = Object.fromEntries(new URL(req.url).searchParams);
+  const caller = await authenticate(req, query, { requireAgent: true });
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await mcpServer(caller).connect(transport);
+  return await transport.handleRequest(req);
+}));
+
+/* To use locally: point an MCP client at "$FUNCTIONS_URL/mcp" with
+   Authorization: Bearer $DEMO_AGENT_KEY (Streamable HTTP transport). */

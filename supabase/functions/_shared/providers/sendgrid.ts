@@ -1,0 +1,576 @@
+/**
+ * SendGrid v3 adapter: Mail Send, a key check, and the signed Event Webhook.
+ *
+ * Knows SendGrid's wire format and nothing about Supabase. Runtime-neutral (Deno and
+ * Node): fetch, crypto.subtle, TextEncoder and atob only.
+ * Reference: shared/reference/providers.md §2.
+ */
+import { ApiError } from "../errors.ts";
+import {
+  type CallOptions,
+  ProviderError,
+  type ProviderErrorDetails,
+  type SendResult,
+  type TestConnectionResult,
+} from "./types.ts";
+
+export const SENDGRID_BASE_URL = "https://api.sendgrid.com";
+export const SENDGRID_EU_BASE_URL = "https://api.eu.sendgrid.com";
+/** The only hosts a production connection may send its API key to. */
+export const SENDGRID_OFFICIAL_BASE_URLS = [SENDGRID_BASE_URL, SENDGRID_EU_BASE_URL] as const;
+
+export const EVENT_WEBHOOK_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature";
+export const EVENT_WEBHOOK_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp";
+/** custom_args key carrying our operation id; SendGrid echoes it on every event. */
+export const OPERATION_ID_ARG = "switchboard_operation_id";
+
+const DEFAULT_TIMEOUT_MS = 15_000;
+
+export interface SendGridCredentials {
+  api_key: string;
+}
+
+export interface SendGridConfig {
+  /** Default https://api.sendgrid.com; EU regional subusers use https://api.eu.sendgrid.com. */
+  base_url?: string;
+  /** Must be a verified Sender Identity, or SendGrid answers 403. */
+  from_email: string;
+  from_name?: string;
+}
+
+/** A validated mail, as the sendgrid_send_email tool's schema outputs it. */
+export interface SendGridMail {
+  to: string[];
+  cc?: string[];
+  bcc?: string[];
+  subject?: string;
+  text?: string;
+  html?: string;
+  reply_to?: string;
+  attachments?: { filename: string; content: string; content_type?: string }[];
+  /** Dynamic template id (`d-…`); content then comes from the template. */
+  template_id?: string;
+  dynamic_template_data?: Record<string, unknown>;
+  categories?: string[];
+  /** ISO 8601 date-time; SendGrid takes Unix seconds. */
+  send_at?: string;
+}
+
+export interface SendMailOptions extends CallOptions {
+  /** Our operation id, echoed by SendGrid on every event as custom_args. */
+  operationId?: string;
+}
+
+// ---------------------------------------------------------------------------
+// Config
+// ---------------------------------------------------------------------------
+
+/**
+ * Reads a connection's stored credentials/config into typed values. A missing key or
+ * from address is a connection problem, reported like a provider refusal.
+ */
+export function toSendGridCredentials(raw: Record<string, unknown>): SendGridCredentials {
+  if (typeof raw.api_key !== "string" || raw.api_key === "") {
+    throw new ProviderError("auth", "The SendGrid connection has no API key", { provider: "sendgrid" });
+  }
+  return { api_key: raw.api_key };
+}
+
+export function toSendGridConfig(raw: Record<string, unknown>): SendGridConfig {
+  if (typeof raw.from_email !== "string" || raw.from_email === "") {
+    throw new ProviderError("invalid", "The SendGrid connection has no from_email configured", {
+      provider: "sendgrid",
+    });
+  }
+  return {
+    from_email: raw.from_email,
+    from_name: typeof raw.from_name === "string" && raw.from_name !== "" ? raw.from_name : undefined,
+    base_url: typeof raw.base_url === "string" && raw.base_url !== "" ? raw.base_url : undefined,
+  };
+}
+
+/**
+ * The API base URL without a trailing slash. Unless custom hosts are allowed (only the
+ * local stack, which points at the fake), the API key may only go to SendGrid itself:
+ * a user-chosen base_url would otherwise turn the edge function into an SSRF proxy.
+ */
+export function resolveBaseUrl(config: SendGridConfig, allowCustomHost = true): string {
+  const base = (config.base_url ?? SENDGRID_BASE_URL).replace(/\/+$/, "");
+  if (!allowCustomHost && !(SENDGRID_OFFICIAL_BASE_URLS as readonly string[]).includes(base)) {
+    throw new ProviderError("invalid", `base_url must be ${SENDGRID_OFFICIAL_BASE_URLS.join(" or ")}`, {
+      provider: "sendgrid",
+    });
+  }
+  return base;
+}
+
+// ---------------------------------------------------------------------------
+// HTTP plumbing
+// ---------------------------------------------------------------------------
+
+interface SendGridErrorBody {
+  errors?: { message?: string; field?: string | null; help?: unknown }[];
+  id?: string;
+}
+
+/**
+ * Connect-phase failures (nothing was written to the server). Anything else after
+ * fetch() started may have reached SendGrid, so it counts as "maybe sent".
+ * Node/undici puts a code on `cause`; Deno only has the message.
+ */
+const CONNECT_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "UND_ERR_CONNECT_TIMEOUT",
+  "CERT_HAS_EXPIRED",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "ERR_TLS_CERT_ALTNAME_INVALID",
+]);
+// Deno: "client error (Connect): tcp connect error …", "dns error …", TLS failures, and
+// its own refusals ("Requests to port 1 are blocked", missing --allow-net).
+const CONNECT_ERROR_MESSAGE =
+  /\(Connect\)|tcp connect error|connection refused|dns error|failed to lookup|invalid peer certificate|certificate|are blocked|requires net access/i;
+
+function isConnectError(err: unknown): boolean {
+  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
+  if (typeof cause?.code === "string" && CONNECT_ERROR_CODES.has(cause.code)) return true;
+  const text = `${(err as Error)?.message ?? ""} ${typeof cause?.message === "string" ? cause.message : ""}`;
+  return CONNECT_ERROR_MESSAGE.test(text);
+}
+
+interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: unknown;
+}
+
+/**
+ * One request with a hard timeout that also covers reading the body. Never retries:
+ * a POST that timed out may have been accepted, and sending it twice is worse.
+ */
+async function request(
+  method: "GET" | "POST",
+  url: string,
+  apiKey: string,
+  body: unknown,
+  options: CallOptions,
+  readBody: (status: number) => boolean,
+): Promise<RawResponse> {
+  const doFetch = options.fetch ?? globalThis.fetch;
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const mayHaveSent = method === "POST";
+  try {
+    let res: Response;
+    try {
+      res = await doFetch(url, {
+        method,
+        headers: {
+          authorization: `Bearer ${apiKey}`,
+          accept: "application/json",
+          // Never reuse a pooled connection: Deno's fetch (hyper) silently re-sends a
+          // request whose reused keep-alive connection closes without an answer, even
+          // after the body went out (observed with Deno 2.9). For a send that means a
+          // possible duplicate e-mail; a fresh connection per call costs a handshake.
+          connection: "close",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
+      });
+    } catch (err) {
+      if (timedOut) {
+        throw new ProviderError(
+          "timeout",
+          `SendGrid did not answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
+          { provider: "sendgrid" },
+          mayHaveSent,
+        );
+      }
+      const connect = isConnectError(err);
+      throw new ProviderError(
+        "unavailable",
+        connect ? "Could not connect to SendGrid" : "The connection to SendGrid failed",
+        { provider: "sendgrid" },
+        mayHaveSent && !connect,
+      );
+    }
+    if (!readBody(res.status)) {
+      // The status says it all (202 has an empty body): don't wait on the stream.
+      await res.body?.cancel().catch(() => {});
+      return { status: res.status, headers: res.headers, body: null };
+    }
+    let parsed: unknown = null;
+    try {
+      const text = await res.text();
+      parsed = text === "" ? null : JSON.parse(text);
+    } catch {
+      // An unreadable or non-JSON body (e.g. a proxy's HTML page) still has a status.
+      parsed = null;
+    }
+    return { status: res.status, headers: res.headers, body: parsed };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Maps a non-2xx SendGrid answer to a ProviderError, keeping SendGrid's errors[]. */
+function errorFromResponse(res: RawResponse): ProviderError {
+  const body = (res.body ?? {}) as SendGridErrorBody;
+  const errors = Array.isArray(body.errors) ? body.errors : undefined;
+  const first = errors?.[0];
+  const providerMessage = typeof first?.message === "string" ? first.message : undefined;
+  const details: ProviderErrorDetails = { provider: "sendgrid", status: res.status };
+  if (errors) details.errors = errors;
+  if (typeof first?.field === "string") details.field = first.field;
+  if (typeof body.id === "string") details.provider_code = body.id;
+  const say = (fallback: string) => (providerMessage ? `SendGrid: ${providerMessage}` : fallback);
+
+  switch (true) {
+    case res.status === 400:
+      return new ProviderError("invalid", say("SendGrid rejected the request"), details);
+    case res.status === 401:
+      return new ProviderError("auth", say("SendGrid refused the API key"), details);
+    case res.status === 403:
+      // Missing scope, unverified sender (field "from") or a temporary block.
+      return new ProviderError("forbidden", say("SendGrid denied access"), details);
+    case res.status === 404:
+      return new ProviderError("not_found", say("SendGrid resource not found"), details);
+    case res.status === 413:
+      return new ProviderError("too_large", say("The message is too large for SendGrid (30 MB limit)"), details);
+    case res.status === 429: {
+      const reset = Number(res.headers.get("x-ratelimit-reset"));
+      if (Number.isFinite(reset) && reset > 0) {
+        details.rate_limit_reset = reset;
+        details.retry_after = Math.max(0, Math.ceil(reset - Date.now() / 1000));
+      }
+      return new ProviderError("rate_limited", say("SendGrid rate limit reached"), details);
+    }
+    case res.status >= 500:
+      return new ProviderError("unavailable", say(`SendGrid answered ${res.status}`), details);
+    default:
+      return new ProviderError("permanent", say(`SendGrid answered ${res.status}`), details);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Mail Send
+// ---------------------------------------------------------------------------
+
+/** Builds the POST /v3/mail/send body: one personalization, so To recipients see each other. */
+export function buildMailSendBody(config: SendGridConfig, mail: SendGridMail, operationId?: string) {
+  const list = (addresses?: string[]) =>
+    addresses && addresses.length > 0 ? addresses.map((email) => ({ email })) : undefined;
+  const personalization: Record<string, unknown> = { to: list(mail.to) };
+  if (mail.cc?.length) personalization.cc = list(mail.cc);
+  if (mail.bcc?.length) personalization.bcc = list(mail.bcc);
+  if (mail.dynamic_template_data) personalization.dynamic_template_data = mail.dynamic_template_data;
+
+  const body: Record<string, unknown> = {
+    personalizations: [personalization],
+    from: config.from_name ? { email: config.from_email, name: config.from_name } : { email: config.from_email },
+  };
+  if (mail.subject !== undefined) body.subject = mail.subject;
+  // SendGrid requires text/plain first, then text/html.
+  const content = [];
+  if (mail.text !== undefined) content.push({ type: "text/plain", value: mail.text });
+  if (mail.html !== undefined) content.push({ type: "text/html", value: mail.html });
+  if (content.length > 0) body.content = content;
+  if (mail.template_id) body.template_id = mail.template_id;
+  if (mail.reply_to) body.reply_to = { email: mail.reply_to };
+  if (mail.attachments?.length) {
+    body.attachments = mail.attachments.map((a) => ({
+      content: a.content,
+      filename: a.filename,
+      ...(a.content_type ? { type: a.content_type } : {}),
+      disposition: "attachment",
+    }));
+  }
+  if (mail.categories?.length) body.categories = mail.categories;
+  if (mail.send_at) body.send_at = Math.floor(Date.parse(mail.send_at) / 1000);
+  if (operationId) body.custom_args = { [OPERATION_ID_ARG]: operationId };
+  return body;
+}
+
+/**
+ * Sends one mail. 202 → queued, with X-Message-Id as the id SendGrid's events carry
+ * (as the prefix of sg_message_id). 200 only happens in sandbox mode (nothing sent).
+ */
+export async function sendMail(
+  creds: SendGridCredentials,
+  config: SendGridConfig,
+  mail: SendGridMail,
+  options: SendMailOptions = {},
+): Promise<SendResult> {
+  const url = `${resolveBaseUrl(config)}/v3/mail/send`;
+  const body = buildMailSendBody(config, mail, options.operationId);
+  const res = await request("POST", url, creds.api_key, body, options, (status) => status >= 300);
+  if (res.status !== 202 && res.status !== 200) throw errorFromResponse(res);
+
+  const sandbox = res.status === 200;
+  const messageId = res.headers.get("x-message-id") ?? undefined;
+  const recipients = [...new Set([...mail.to, ...(mail.cc ?? []), ...(mail.bcc ?? [])])];
+  return {
+    sentCount: sandbox ? 0 : recipients.length,
+    providerMessageIds: messageId ? [messageId] : [],
+    recipients: recipients.map((to) => ({
+      to,
+      ok: true,
+      status: sandbox ? "sandbox" : "queued",
+      ...(messageId ? { message_id: messageId } : {}),
+    })),
+    data: {
+      status: sandbox ? "sandbox" : "queued",
+      message_id: messageId ?? null,
+      recipient_count: recipients.length,
+      ...(mail.send_at ? { send_at: mail.send_at } : {}),
+    },
+  };
+}
+
+/**
+ * Checks the key with GET /v3/scopes (works for any valid key, unlike /v3/user/account).
+ * A refused key or missing scope is a failed test, not an error; outages still throw.
+ */
+export async function testConnection(
+  creds: SendGridCredentials,
+  config: SendGridConfig,
+  options: CallOptions = {},
+): Promise<TestConnectionResult> {
+  const url = `${resolveBaseUrl(config)}/v3/scopes`;
+  const res = await request("GET", url, creds.api_key, undefined, options, () => true);
+  if (res.status !== 200) {
+    const err = errorFromResponse(res);
+    if (err.kind === "auth" || err.kind === "forbidden") {
+      return { ok: false, message: err.message, details: { status: res.status, errors: err.details.errors } };
+    }
+    throw err;
+  }
+  const scopes = (res.body as { scopes?: unknown })?.scopes;
+  const granted = Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === "string") : [];
+  const missing = ["mail.send"].filter((scope) => !granted.includes(scope));
+  if (missing.length > 0) {
+    return {
+      ok: false,
+      message: `The API key is missing the scope(s): ${missing.join(", ")}`,
+      details: { missing_scopes: missing, scope_count: granted.length },
+    };
+  }
+  return {
+    ok: true,
+    message: `The API key can send mail (from ${config.from_email})`,
+    details: { scope_count: granted.length },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Signed Event Webhook
+// ---------------------------------------------------------------------------
+
+function base64ToBytes(b64: string): Uint8Array<ArrayBuffer> | null {
+  try {
+    const bin = atob(b64.trim());
+    const out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Converts an ASN.1 DER ECDSA signature (SEQUENCE { INTEGER r, INTEGER s }, as SendGrid
+ * sends it) to the raw 64-byte r‖s that WebCrypto verifies. DER integers are minimal
+ * and signed, so a 32-byte value may carry a leading 0x00 (33 bytes) or be shorter than
+ * 32 bytes; strip leading zeros, then left-pad to 32. Returns null on anything malformed.
+ */
+export function derToRawSignature(der: Uint8Array, size = 32): Uint8Array<ArrayBuffer> | null {
+  let pos = 0;
+  const readLength = (): number | null => {
+    if (pos >= der.length) return null;
+    const first = der[pos++];
+    if (first < 0x80) return first;
+    const octets = first & 0x7f;
+    if (octets === 0 || octets > 2 || pos + octets > der.length) return null;
+    let len = 0;
+    for (let i = 0; i < octets; i++) len = (len << 8) | der[pos++];
+    return len;
+  };
+  const readInteger = (): Uint8Array | null => {
+    if (der[pos++] !== 0x02) return null;
+    const len = readLength();
+    if (len === null || len === 0 || pos + len > der.length) return null;
+    let value = der.subarray(pos, pos + len);
+    pos += len;
+    if (value[0] & 0x80) return null; // negative: never a valid r or s
+    let start = 0;
+    while (start < value.length - 1 && value[start] === 0) start++;
+    value = value.subarray(start);
+    return value.length <= size ? value : null;
+  };
+
+  if (der[pos++] !== 0x30) return null;
+  const seqLen = readLength();
+  if (seqLen === null || pos + seqLen !== der.length) return null;
+  const r = readInteger();
+  const s = r && readInteger();
+  if (!r || !s || pos !== der.length) return null;
+  const raw = new Uint8Array(size * 2);
+  raw.set(r, size - r.length);
+  raw.set(s, size * 2 - s.length);
+  return raw;
+}
+
+// Imported keys are cached: a webhook verifies many posts against the same key.
+const keyCache = new Map<string, Promise<CryptoKey | null>>();
+
+function importPublicKey(publicKey: string): Promise<CryptoKey | null> {
+  let key = keyCache.get(publicKey);
+  if (!key) {
+    const der = base64ToBytes(publicKey);
+    key = der
+      ? crypto.subtle
+        .importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"])
+        .catch(() => null)
+      : Promise.resolve(null);
+    if (keyCache.size >= 100) keyCache.clear();
+    keyCache.set(publicKey, key);
+  }
+  return key;
+}
+
+export interface VerifyEventWebhookInput {
+  /** The webhook's verification key: base64 DER SubjectPublicKeyInfo, no PEM armour. */
+  publicKey: string;
+  /** X-Twilio-Email-Event-Webhook-Signature: base64 DER ECDSA signature. */
+  signature: string | null | undefined;
+  /** X-Twilio-Email-Event-Webhook-Timestamp: Unix seconds as sent. */
+  timestamp: string | null | undefined;
+  /** The request body exactly as received; never re-serialised JSON. */
+  rawBody: Uint8Array | string;
+  /** Current time in Unix **seconds** (default: the clock). */
+  now?: number;
+  /** Maximum age or future skew of the timestamp, in seconds (default 300). */
+  toleranceSeconds?: number;
+}
+
+/**
+ * Verifies a signed Event Webhook post: ECDSA P-256/SHA-256 over UTF8(timestamp) ‖ rawBody.
+ * False for a missing/malformed header, a timestamp outside the tolerance (replays),
+ * an unusable key or a wrong signature. Never throws.
+ */
+export async function verifyEventWebhookSignature(input: VerifyEventWebhookInput): Promise<boolean> {
+  const { signature, timestamp, rawBody } = input;
+  if (!signature || !timestamp || !/^\d{1,12}$/.test(timestamp)) return false;
+  const now = input.now ?? Date.now() / 1000;
+  if (Math.abs(now - Number(timestamp)) > (input.toleranceSeconds ?? 300)) return false;
+
+  const der = base64ToBytes(signature);
+  const raw = der && derToRawSignature(der);
+  if (!raw) return false;
+  const key = await importPublicKey(input.publicKey);
+  if (!key) return false;
+
+  const encoder = new TextEncoder();
+  const prefix = encoder.encode(timestamp);
+  const body = typeof rawBody === "string" ? encoder.encode(rawBody) : rawBody;
+  const signed = new Uint8Array(prefix.length + body.length);
+  signed.set(prefix, 0);
+  signed.set(body, prefix.length);
+  try {
+    return await crypto.subtle.verify({ name: "ECDSA", hash: "SHA-256" }, key, raw, signed);
+  } catch {
+    return false;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Event parsing
+// ---------------------------------------------------------------------------
+
+export interface SendGridEvent {
+  /** SendGrid's event id: the same event is often delivered many times, dedupe on it. */
+  sg_event_id: string;
+  /** processed, delivered, deferred, bounce, dropped, open, click, spamreport, unsubscribe, … */
+  event: string;
+  email: string;
+  /** Unix seconds. */
+  timestamp: number;
+  sg_message_id: string | null;
+  /** The X-Message-Id we stored: sg_message_id before its first '.'. */
+  message_id: string | null;
+  /** Our operation id from custom_args (echoed as a top-level key). */
+  operation_id: string | null;
+  reason?: string;
+  /** SMTP enhanced status, e.g. "5.1.1"; missing for `blocked` bounces. */
+  status?: string;
+  /** For bounces: "bounce" or "blocked". */
+  type?: string;
+  /** Always an array here (SendGrid sends a string or an array). */
+  category?: string[];
+  raw: Record<string, unknown>;
+}
+
+const optionalString = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : typeof value === "number" ? String(value) : undefined;
+
+/**
+ * Parses an Event Webhook body (a JSON array) into normalised events. Entries that are
+ * not objects or lack `event`/`sg_event_id` are skipped: without an id they cannot be
+ * stored idempotently. A body that is not a JSON array is a 400.
+ */
+export function parseSendGridEvents(rawBody: Uint8Array | string): SendGridEvent[] {
+  const text = typeof rawBody === "string" ? rawBody : new TextDecoder().decode(rawBody);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ApiError("invalid_request", "The event webhook body is not valid JSON");
+  }
+  if (!Array.isArray(parsed)) {
+    throw new ApiError("invalid_request", "The event webhook body must be a JSON array of events");
+  }
+
+  const events: SendGridEvent[] = [];
+  for (const item of parsed) {
+    if (typeof item !== "object" || item === null || Array.isArray(item)) continue;
+    const raw = item as Record<string, unknown>;
+    if (typeof raw.event !== "string" || typeof raw.sg_event_id !== "string") continue;
+
+    const sgMessageId = typeof raw.sg_message_id === "string" ? raw.sg_message_id : null;
+    const category = typeof raw.category === "string"
+      ? [raw.category]
+      : Array.isArray(raw.category)
+      ? raw.category.filter((c): c is string => typeof c === "string")
+      : undefined;
+    const timestamp = Number(raw.timestamp);
+    const event: SendGridEvent = {
+      sg_event_id: raw.sg_event_id,
+      event: raw.event,
+      email: typeof raw.email === "string" ? raw.email.toLowerCase() : "",
+      timestamp: Number.isFinite(timestamp) ? timestamp : 0,
+      sg_message_id: sgMessageId,
+      message_id: sgMessageId ? sgMessageId.split(".", 1)[0] : null,
+      operation_id: typeof raw[OPERATION_ID_ARG] === "string" ? raw[OPERATION_ID_ARG] as string : null,
+      raw,
+    };
+    const reason = optionalString(raw.reason);
+    const status = optionalString(raw.status);
+    const type = optionalString(raw.type);
+    if (reason !== undefined) event.reason = reason;
+    if (status !== undefined) event.status = status;
+    if (type !== undefined) event.type = type;
+    if (category !== undefined) event.category = category;
+    events.push(event);
+  }
+  return events;
+}

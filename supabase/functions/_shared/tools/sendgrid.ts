@@ -1,0 +1,146 @@
+/**
+ * The sendgrid_send_email tool: schema (source of the capability's JSON Schema),
+ * recipient extraction, redacted summary and the call into the SendGrid adapter.
+ */
+import { z } from "zod";
+import { allRecipients, base64DecodedSize, mailInputShape, MAX_RECIPIENTS } from "../providers/email.ts";
+import { resolveBaseUrl, sendMail, toSendGridConfig, toSendGridCredentials } from "../providers/sendgrid.ts";
+import type { ToolDefinition } from "./types.ts";
+
+/** SendGrid refuses send_at further ahead than this. */
+export const MAX_SCHEDULE_AHEAD_MS = 72 * 60 * 60 * 1000;
+
+const category = z
+  .string()
+  .min(1)
+  .max(255)
+  // Categories travel in an SMTP header (X-SMTPAPI) downstream.
+  .regex(/^[^\r\n\u0000]*$/, { message: "must not contain line breaks or NUL" });
+
+const templateData = z.record(z.string(), z.unknown());
+/**
+ * The same data as a JSON-encoded object: OpenAI strict mode cannot describe a free-form
+ * object, so its tool schema asks for this form (see tool-schemas.ts).
+ */
+const templateDataJson = z.string().max(100_000).transform((text, ctx) => {
+  try {
+    return templateData.parse(JSON.parse(text));
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be a JSON object (or a JSON-encoded object)" });
+    return z.NEVER;
+  }
+});
+
+export const sendgridSendEmailSchema = z
+  .strictObject({
+    ...mailInputShape(),
+    template_id: z
+      .string()
+      .regex(/^d-[0-9a-f]{32}$/, { message: "must be a dynamic template id: d- followed by 32 hex digits" })
+      .optional()
+      .describe("SendGrid dynamic template id (d-…); replaces subject/text/html"),
+    dynamic_template_data: z
+      .union([templateData, templateDataJson])
+      .optional()
+      .describe("Values for the template's {{handlebars}}; only with template_id"),
+    categories: z
+      .array(category)
+      .max(10)
+      .refine((list) => new Set(list).size === list.length, { message: "categories must be unique" })
+      .optional()
+      .describe("Up to 10 unique tags for SendGrid statistics"),
+    send_at: z
+      .iso.datetime({ offset: true })
+      .refine((value) => Date.parse(value) - Date.now() <= MAX_SCHEDULE_AHEAD_MS, {
+        message: "send_at may be at most 72 hours ahead",
+      })
+      .optional()
+      .describe("Schedule delivery (ISO 8601 with timezone, at most 72 h ahead); omit to send now"),
+  })
+  .superRefine((mail, ctx) => {
+    // Refinements may run on partly invalid input (e.g. a bad address kept its case),
+    // so only rely on what the checks below test themselves.
+    if (mail.template_id === undefined) {
+      if (mail.subject === undefined) {
+        ctx.addIssue({ code: "custom", path: ["subject"], message: "subject is required unless template_id is set" });
+      }
+      if (mail.text === undefined && mail.html === undefined) {
+        ctx.addIssue({ code: "custom", path: ["text"], message: "text or html is required unless template_id is set" });
+      }
+      if (mail.dynamic_template_data !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["dynamic_template_data"],
+          message: "dynamic_template_data requires template_id",
+        });
+      }
+    }
+
+    const seen = new Set<string>();
+    let total = 0;
+    for (const field of ["to", "cc", "bcc"] as const) {
+      const list = mail[field];
+      if (!Array.isArray(list)) continue;
+      list.forEach((address, index) => {
+        total++;
+        if (typeof address !== "string") return;
+        const key = address.toLowerCase();
+        if (seen.has(key)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [field, index],
+            message: `${key} appears more than once across to, cc and bcc`,
+          });
+        }
+        seen.add(key);
+      });
+    }
+    if (total > MAX_RECIPIENTS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["to"],
+        message: `to, cc and bcc together have ${total} recipients; the limit is ${MAX_RECIPIENTS}`,
+      });
+    }
+  })
+  .describe("Send an e-mail through SendGrid, with your own subject and text/html or a dynamic template.");
+
+export type SendgridSendEmailInput = z.output<typeof sendgridSendEmailSchema>;
+
+export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> = {
+  capability: "sendgrid_send_email",
+  provider: "sendgrid",
+  schema: sendgridSendEmailSchema,
+
+  recipients: (args) => allRecipients(args),
+
+  /** Counts and metadata only: never bodies, addresses or attachment content. */
+  summarize: (args) => ({
+    to_count: args.to.length,
+    cc_count: args.cc?.length ?? 0,
+    bcc_count: args.bcc?.length ?? 0,
+    recipient_count: allRecipients(args).length,
+    subject_length: args.subject?.length ?? 0,
+    has_text: args.text !== undefined,
+    has_html: args.html !== undefined,
+    attachments: (args.attachments ?? []).map((a) => ({
+      filename: a.filename,
+      size: base64DecodedSize(a.content),
+      ...(a.content_type ? { content_type: a.content_type } : {}),
+    })),
+    template_id: args.template_id ?? null,
+    categories: args.categories ?? [],
+    send_at: args.send_at ?? null,
+  }),
+
+  // async so that config problems reject like provider errors instead of throwing.
+  async execute(ctx, args) {
+    const credentials = toSendGridCredentials(ctx.credentials);
+    const config = toSendGridConfig(ctx.config);
+    // Only the local stack (which points at the fake) may send the key elsewhere.
+    resolveBaseUrl(config, ctx.network.allowPrivateNetworks);
+    return sendMail(credentials, config, args, { ...ctx.options, operationId: ctx.operationId });
+  },
+};
+
+export const sendgridTools: ToolDefinition[] = [sendgridSendEmail];

@@ -1,0 +1,33 @@
+/**
+ * Drift check: the tool definitions the database serves to agents are exactly the
+ * schemas the functions validate calls with (both generated from zod).
+ */
+import postgres from "postgres";
+import { afterAll, describe, expect, it } from "vitest";
+import { inputSchema, strictSchema } from "../../supabase/functions/_shared/tool-schemas.ts";
+import { allTools } from "../../supabase/functions/_shared/tools/index.ts";
+
+const sql = postgres(process.env.SWITCHBOARD_TEST_DB_URL ?? "postgres://postgres@127.0.0.1:5432/switchboard_test", {
+  max: 1,
+  onnotice: () => {},
+});
+afterAll(() => sql.end());
+
+describe("capabilities in the database", () => {
+  it("are exactly the tools the functions implement", async () => {
+    const rows = await sql<{ capability_key: string }[]>`select capability_key from public.integration_capabilities order by 1`;
+    expect(rows.map((r) => r.capability_key)).toEqual(allTools.map((t) => t.capability).sort());
+  });
+
+  for (const tool of allTools) {
+    it(`${tool.capability}: input and strict schemas match the zod schema`, async () => {
+      const [row] = await sql<{ input_schema: unknown; strict_input_schema: unknown; provider: string }[]>`
+        select c.input_schema, c.strict_input_schema, p.name as provider
+        from public.integration_capabilities c join public.service_providers p on p.id = c.provider_id
+        where c.capability_key = ${tool.capability}`;
+      expect(row.input_schema).toEqual(inputSchema(tool));
+      expect(row.strict_input_schema).toEqual(strictSchema(tool));
+      expect(row.provider).toBe(tool.provider);
+    });
+  }
+});

@@ -1,0 +1,97 @@
+/**
+ * Every emitted tool definition is valid: JSON Schema 2020-12 (ajv), OpenAI strict-mode
+ * rules, and the strict form accepts exactly what the zod schema accepts once nulls are
+ * dropped. Tool definitions are generated from the same zod schemas the calls are
+ * validated with, so these tests guard the one source of truth.
+ */
+import Ajv2020 from "ajv/dist/2020.js";
+import { describe, expect, it } from "vitest";
+import { dropNulls, inputSchema, strictSchema } from "../../supabase/functions/_shared/tool-schemas.ts";
+import { allTools, toolFor } from "../../supabase/functions/_shared/tools/index.ts";
+
+type Schema = Record<string, any>;
+const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
+
+/** Collects every violation of OpenAI's strict-mode rules in a schema. */
+function strictViolations(schema: Schema, path = "$"): string[] {
+  const problems: string[] = [];
+  const allowed = new Set(["type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const",
+    "description", "title", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "multipleOf", "minItems", "maxItems", "$defs", "$ref"]);
+  for (const key of Object.keys(schema)) if (!allowed.has(key)) problems.push(`${path}: unsupported keyword ${key}`);
+  const isObject = schema.type === "object" || (Array.isArray(schema.type) && schema.type.includes("object"));
+  if (isObject) {
+    if (schema.additionalProperties !== false) problems.push(`${path}: object not closed`);
+    const keys = Object.keys(schema.properties ?? {});
+    const required = new Set(schema.required ?? []);
+    for (const key of keys) if (!required.has(key)) problems.push(`${path}.${key}: not required`);
+    for (const [key, child] of Object.entries(schema.properties ?? {})) problems.push(...strictViolations(child as Schema, `${path}.${key}`));
+  }
+  if (schema.items) problems.push(...strictViolations(schema.items, `${path}[]`));
+  for (const [i, branch] of (schema.anyOf ?? []).entries()) problems.push(...strictViolations(branch, `${path}|${i}`));
+  return problems;
+}
+
+/** A valid call for each tool, as a model would make it. */
+const samples: Record<string, Record<string, unknown>> = {
+  clicksend_send_sms: { to: ["+61411111111"], body: "Hello" },
+  clicksend_send_mms: { to: ["+61411111111"], body: "Look", subject: "Photo", media_url: "https://example.com/a.jpg" },
+  clicksend_get_balance: {},
+  clicksend_get_sms_history: { page: 1, limit: 20 },
+  clicksend_get_mms_history: {},
+  smtp_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello" },
+  sendgrid_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello", categories: ["demo"] },
+};
+
+describe("tool definitions", () => {
+  it("cover every capability with a sample", () => {
+    expect(allTools.map((t) => t.capability).sort()).toEqual(Object.keys(samples).sort());
+  });
+
+  for (const tool of allTools) {
+    describe(tool.capability, () => {
+      it("input schema compiles as JSON Schema 2020-12 and is a closed object", () => {
+        const schema = inputSchema(tool);
+        expect(schema.type).toBe("object");
+        expect(schema.additionalProperties).toBe(false);
+        expect(() => ajv.compile(schema)).not.toThrow();
+      });
+
+      it("strict schema follows every OpenAI strict-mode rule", () => {
+        expect(strictViolations(strictSchema(tool))).toEqual([]);
+        expect(() => ajv.compile(strictSchema(tool))).not.toThrow();
+      });
+
+      it("the sample call is valid for zod, the input schema and the strict schema (with nulls)", () => {
+        const sample = samples[tool.capability];
+        expect(tool.schema.safeParse(sample).success).toBe(true);
+        expect(ajv.validate(inputSchema(tool), sample)).toBe(true);
+        const strict = strictSchema(tool);
+        const withNulls = Object.fromEntries(Object.keys(strict.properties ?? {}).map((k) => [k, sample[k] ?? null]));
+        expect(ajv.validate(strict, withNulls), JSON.stringify(ajv.errors)).toBe(true);
+        expect(tool.schema.safeParse(dropNulls(withNulls)).success).toBe(true);
+      });
+
+      it("rejects unknown arguments (schemas are closed)", () => {
+        const sample = { ...samples[tool.capability], surprise: 1 };
+        expect(tool.schema.safeParse(sample).success).toBe(false);
+        expect(ajv.validate(inputSchema(tool), sample)).toBe(false);
+      });
+    });
+  }
+
+  it("dynamic template data can be given as an object or as a JSON-encoded object", () => {
+    const tool = toolFor("sendgrid_send_email")!;
+    const base = { to: ["a@example.com"], template_id: `d-${"a".repeat(32)}` };
+    const asObject = tool.schema.safeParse({ ...base, dynamic_template_data: { name: "Ada" } });
+    const asString = tool.schema.safeParse({ ...base, dynamic_template_data: '{"name":"Ada"}' });
+    expect(asObject.success && asString.success).toBe(true);
+    expect((asString.data as any).dynamic_template_data).toEqual({ name: "Ada" });
+    expect(tool.schema.safeParse({ ...base, dynamic_template_data: "[1,2]" }).success).toBe(false);
+  });
+
+  it("dropNulls removes null keys at every depth but keeps other falsy values", () => {
+    expect(dropNulls({ a: null, b: 0, c: { d: null, e: "" }, f: [{ g: null, h: false }] }))
+      .toEqual({ b: 0, c: { e: "" }, f: [{ h: false }] });
+  });
+});

@@ -1,0 +1,110 @@
+/**
+ * The smtp_send_email tool: schema (source of the capability's JSON Schema), recipient
+ * extraction, redacted summary and the call into the SMTP adapter.
+ */
+import { z } from "zod";
+import { allRecipients, base64DecodedSize, mailInputShape } from "../providers/email.ts";
+import { sendMail, toSmtpConfig, toSmtpCredentials } from "../providers/smtp.ts";
+import type { ToolDefinition } from "./types.ts";
+
+/**
+ * Recipients per SMTP message (to + cc + bcc). Lower than SendGrid's 1000: relays commonly
+ * cap RCPT TO at about 100 per transaction, and one mail to more people is a mailing list.
+ */
+export const SMTP_MAX_RECIPIENTS = 100;
+
+const shared = mailInputShape();
+const limited = (list: typeof shared.to, description: string) =>
+  list.max(SMTP_MAX_RECIPIENTS).describe(description);
+
+export const smtpSendEmailSchema = z
+  .strictObject({
+    ...shared,
+    // The shared texts quote SendGrid's 1000; SMTP relays allow far fewer per message.
+    to: limited(
+      shared.to,
+      `Recipient addresses (at least 1). to, cc and bcc together hold at most ${SMTP_MAX_RECIPIENTS} ` +
+        "distinct addresses, and all To recipients see each other.",
+    ),
+    cc: limited(shared.cc.unwrap(), "Carbon-copy addresses, visible to all recipients").optional(),
+    bcc: limited(shared.bcc.unwrap(), "Blind-copy addresses, hidden from every other recipient").optional(),
+    // Required here (not only in a refinement) so the JSON Schema tells the agent up front.
+    subject: shared.subject.unwrap().describe("Subject line: one line of text, no line breaks"),
+  })
+  .superRefine((mail, ctx) => {
+    // Refinements may run on partly invalid input, so test types before relying on them.
+    if (mail.text === undefined && mail.html === undefined) {
+      ctx.addIssue({ code: "custom", path: ["text"], message: "text or html (or both) is required" });
+    }
+    const seen = new Set<string>();
+    let total = 0;
+    for (const field of ["to", "cc", "bcc"] as const) {
+      const list = mail[field];
+      if (!Array.isArray(list)) continue;
+      list.forEach((address, index) => {
+        total++;
+        if (typeof address !== "string") return;
+        const key = address.toLowerCase();
+        if (seen.has(key)) {
+          ctx.addIssue({
+            code: "custom",
+            path: [field, index],
+            message: `${key} appears more than once across to, cc and bcc; list each address once`,
+          });
+        }
+        seen.add(key);
+      });
+    }
+    if (total > SMTP_MAX_RECIPIENTS) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["to"],
+        message: `to, cc and bcc together have ${total} recipients; the limit is ${SMTP_MAX_RECIPIENTS} per message`,
+      });
+    }
+  })
+  .describe(
+    "Send one e-mail from the user's own mailbox through their SMTP server. The sender address is fixed " +
+      "by the connection. Give a subject and a text and/or html body; to, cc and bcc together hold at most " +
+      `${SMTP_MAX_RECIPIENTS} distinct addresses. Bcc recipients are not shown to anyone. Attachments are ` +
+      "base64-encoded files. The mail is sent once and never retried automatically.",
+  );
+
+export type SmtpSendEmailInput = z.output<typeof smtpSendEmailSchema>;
+
+export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
+  capability: "smtp_send_email",
+  provider: "smtp",
+  schema: smtpSendEmailSchema,
+
+  recipients: (args) => allRecipients(args),
+
+  /** Counts and metadata only: never bodies, addresses or attachment content. */
+  summarize: (args) => ({
+    to_count: args.to.length,
+    cc_count: args.cc?.length ?? 0,
+    bcc_count: args.bcc?.length ?? 0,
+    recipient_count: allRecipients(args).length,
+    subject_length: args.subject?.length ?? 0,
+    has_text: args.text !== undefined,
+    has_html: args.html !== undefined,
+    has_reply_to: args.reply_to !== undefined,
+    attachments: (args.attachments ?? []).map((a) => ({
+      filename: a.filename,
+      size: base64DecodedSize(a.content),
+      ...(a.content_type ? { content_type: a.content_type } : {}),
+    })),
+  }),
+
+  execute(ctx, args) {
+    return sendMail(
+      toSmtpCredentials(ctx.credentials),
+      toSmtpConfig(ctx.config),
+      args,
+      ctx.network,
+      { ...ctx.options, operationId: ctx.operationId },
+    );
+  },
+};
+
+export const smtpTools: ToolDefinition[] = [smtpSendEmail];

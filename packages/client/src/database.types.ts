@@ -1,0 +1,371 @@
+export type Json = string | number | boolean | null | { [key: string]: Json | undefined } | Json[]
+
+export type Database = {
+  
+  "public": {
+          Tables: {
+            "agent_keys": {
+                  Row: {
+                    "agent_id": string,"created_at": string,"expires_at": string | null,"id": string,"key_hash": string,"key_prefix": string,"last_used_at": string | null,"name": string | null,"revoked_at": string | null,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "agent_id": string,"created_at"?: string,"expires_at"?: string | null,"id"?: string,"key_hash": string,"key_prefix": string,"last_used_at"?: string | null,"name"?: string | null,"revoked_at"?: string | null,"user_id": string
+                  }
+                  Update: {
+                    "agent_id"?: string,"created_at"?: string,"expires_at"?: string | null,"id"?: string,"key_hash"?: string,"key_prefix"?: string,"last_used_at"?: string | null,"name"?: string | null,"revoked_at"?: string | null,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "agent_keys_agent_id_fkey"
+      columns: ["agent_id"]
+isOneToOne: false
+      referencedRelation: "agents"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"agent_permissions": {
+                  Row: {
+                    "agent_id": string,"allowed_recipients": (string)[],"allowed_scopes": (string)[],"blocked_recipients": (string)[],"connection_id": string,"created_at": string,"daily_send_limit": number | null,"expires_at": string | null,"granted_at": string,"granted_by": string | null,"id": string,"is_active": boolean,"last_used_at": string | null,"max_recipients_per_message": number,"revoked_at": string | null,"updated_at": string,"usage_count": number,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "agent_id": string,"allowed_recipients"?: (string)[],"allowed_scopes": (string)[],"blocked_recipients"?: (string)[],"connection_id": string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"last_used_at"?: string | null,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"usage_count"?: number,"user_id": string
+                  }
+                  Update: {
+                    "agent_id"?: string,"allowed_recipients"?: (string)[],"allowed_scopes"?: (string)[],"blocked_recipients"?: (string)[],"connection_id"?: string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"last_used_at"?: string | null,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"usage_count"?: number,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "agent_permissions_agent_id_fkey"
+      columns: ["agent_id"]
+isOneToOne: false
+      referencedRelation: "agents"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "agent_permissions_connection_id_fkey"
+      columns: ["connection_id"]
+isOneToOne: false
+      referencedRelation: "connections"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"agents": {
+                  Row: {
+                    "created_at": string,"description": string | null,"id": string,"is_active": boolean,"name": string,"updated_at": string,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "created_at"?: string,"description"?: string | null,"id"?: string,"is_active"?: boolean,"name": string,"updated_at"?: string,"user_id"?: string
+                  }
+                  Update: {
+                    "created_at"?: string,"description"?: string | null,"id"?: string,"is_active"?: boolean,"name"?: string,"updated_at"?: string,"user_id"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"connections": {
+                  Row: {
+                    "config": NonNullable<Json>,"created_at": string,"credentials_rotated_at": string | null,"deleted_at": string | null,"granted_scopes": (string)[],"id": string,"last_test_message": string | null,"last_test_ok": boolean | null,"last_tested_at": string | null,"name": string,"provider_id": string,"secret_id": string | null,"status": string,"updated_at": string,"user_id": string,"webhook_token": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "config"?: NonNullable<Json>,"created_at"?: string,"credentials_rotated_at"?: string | null,"deleted_at"?: string | null,"granted_scopes"?: (string)[],"id"?: string,"last_test_message"?: string | null,"last_test_ok"?: boolean | null,"last_tested_at"?: string | null,"name": string,"provider_id": string,"secret_id"?: string | null,"status"?: string,"updated_at"?: string,"user_id": string,"webhook_token"?: string
+                  }
+                  Update: {
+                    "config"?: NonNullable<Json>,"created_at"?: string,"credentials_rotated_at"?: string | null,"deleted_at"?: string | null,"granted_scopes"?: (string)[],"id"?: string,"last_test_message"?: string | null,"last_test_ok"?: boolean | null,"last_tested_at"?: string | null,"name"?: string,"provider_id"?: string,"secret_id"?: string | null,"status"?: string,"updated_at"?: string,"user_id"?: string,"webhook_token"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "connections_provider_id_fkey"
+      columns: ["provider_id"]
+isOneToOne: false
+      referencedRelation: "service_providers"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"integration_capabilities": {
+                  Row: {
+                    "capability_key": string,"created_at": string,"description": string,"display_label": string,"display_order": number,"id": string,"input_schema": NonNullable<Json>,"is_destructive": boolean,"is_read_only": boolean,"provider_id": string,"required_scope": string,"sends_messages": boolean,"strict_input_schema": NonNullable<Json>,"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "capability_key": string,"created_at"?: string,"description": string,"display_label": string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id": string,"required_scope": string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"updated_at"?: string
+                  }
+                  Update: {
+                    "capability_key"?: string,"created_at"?: string,"description"?: string,"display_label"?: string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string,"required_scope"?: string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"updated_at"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "integration_capabilities_provider_id_fkey"
+      columns: ["provider_id"]
+isOneToOne: false
+      referencedRelation: "service_providers"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"message_events": {
+                  Row: {
+                    "connection_id": string,"event_type": string,"id": string,"occurred_at": string | null,"operation_id": string | null,"payload": NonNullable<Json>,"provider_event_id": string,"provider_message_id": string | null,"received_at": string,"recipient": string | null,"status": string | null,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "connection_id": string,"event_type": string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id": string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id": string
+                  }
+                  Update: {
+                    "connection_id"?: string,"event_type"?: string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id"?: string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "message_events_connection_id_fkey"
+      columns: ["connection_id"]
+isOneToOne: false
+      referencedRelation: "connections"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "message_events_operation_id_fkey"
+      columns: ["operation_id"]
+isOneToOne: false
+      referencedRelation: "operations"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"operations": {
+                  Row: {
+                    "agent_id": string | null,"auth_mode": string,"capability_key": string,"connection_id": string | null,"created_at": string,"duration_ms": number | null,"error_code": string | null,"error_details": Json | null,"error_message": string | null,"finished_at": string | null,"id": string,"idempotency_key": string | null,"permission_id": string | null,"provider_message_ids": (string)[],"quota_date": string | null,"quota_reserved": number,"quota_used": number,"recipient_count": number,"recipients": (string)[],"request_hash": string | null,"request_summary": NonNullable<Json>,"response": Json | null,"status": string,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "agent_id"?: string | null,"auth_mode": string,"capability_key": string,"connection_id"?: string | null,"created_at"?: string,"duration_ms"?: number | null,"error_code"?: string | null,"error_details"?: Json | null,"error_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: string | null,"permission_id"?: string | null,"provider_message_ids"?: (string)[],"quota_date"?: string | null,"quota_reserved"?: number,"quota_used"?: number,"recipient_count"?: number,"recipients"?: (string)[],"request_hash"?: string | null,"request_summary"?: NonNullable<Json>,"response"?: Json | null,"status": string,"user_id": string
+                  }
+                  Update: {
+                    "agent_id"?: string | null,"auth_mode"?: string,"capability_key"?: string,"connection_id"?: string | null,"created_at"?: string,"duration_ms"?: number | null,"error_code"?: string | null,"error_details"?: Json | null,"error_message"?: string | null,"finished_at"?: string | null,"id"?: string,"idempotency_key"?: string | null,"permission_id"?: string | null,"provider_message_ids"?: (string)[],"quota_date"?: string | null,"quota_reserved"?: number,"quota_used"?: number,"recipient_count"?: number,"recipients"?: (string)[],"request_hash"?: string | null,"request_summary"?: NonNullable<Json>,"response"?: Json | null,"status"?: string,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "operations_agent_id_fkey"
+      columns: ["agent_id"]
+isOneToOne: false
+      referencedRelation: "agents"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "operations_connection_id_fkey"
+      columns: ["connection_id"]
+isOneToOne: false
+      referencedRelation: "connections"
+      referencedColumns: ["id"]
+    },{
+      foreignKeyName: "operations_permission_id_fkey"
+      columns: ["permission_id"]
+isOneToOne: false
+      referencedRelation: "agent_permissions"
+      referencedColumns: ["id"]
+    }
+                  ]
+                },"service_providers": {
+                  Row: {
+                    "auth_type": string,"configuration_metadata": NonNullable<Json>,"created_at": string,"credential_fields": (string)[],"display_name": string,"id": string,"is_enabled": boolean,"name": string,"required_config_fields": (string)[],"scopes_supported": (string)[],"updated_at": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "auth_type": string,"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name": string,"id"?: string,"is_enabled"?: boolean,"name": string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"updated_at"?: string
+                  }
+                  Update: {
+                    "auth_type"?: string,"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name"?: string,"id"?: string,"is_enabled"?: boolean,"name"?: string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"updated_at"?: string
+                  }
+                  Relationships: [
+                    
+                  ]
+                },"usage_counters": {
+                  Row: {
+                    "permission_id": string,"usage_date": string,"used": number,"user_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "permission_id": string,"usage_date": string,"used"?: number,"user_id": string
+                  }
+                  Update: {
+                    "permission_id"?: string,"usage_date"?: string,"used"?: number,"user_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "usage_counters_permission_id_fkey"
+      columns: ["permission_id"]
+isOneToOne: false
+      referencedRelation: "agent_permissions"
+      referencedColumns: ["id"]
+    }
+                  ]
+                }
+          }
+          Views: {
+            [_ in never]: never
+          }
+          Functions: {
+            "create_agent":
+{ Args: { "p_description"?: string,"p_name": string }; Returns: Json
+                           },
+"create_connection":
+{ Args: { "p_config"?: Json,"p_credentials": Json,"p_name": string,"p_provider": string,"p_scopes"?: (string)[] }; Returns: Json
+                           },
+"delete_connection":
+{ Args: { "p_connection_id": string }; Returns: Json
+                           },
+"get_agent_tools":
+{ Args: { "p_agent_id": string,"p_format"?: string }; Returns: Json
+                           },
+"get_smtp_tools":
+{ Args: { "p_agent_id": string,"p_user_id": string }; Returns: Json
+                           },
+"grant_agent_permission":
+{ Args: { "p_agent_id": string,"p_allowed_recipients"?: (string)[],"p_blocked_recipients"?: (string)[],"p_connection_id": string,"p_daily_send_limit"?: number,"p_expires_at"?: string,"p_max_recipients_per_message"?: number,"p_scopes": (string)[] }; Returns: Json
+                           },
+"issue_agent_key":
+{ Args: { "p_agent_id": string,"p_expires_at"?: string,"p_name"?: string }; Returns: Json
+                           },
+"log_smtp_operation":
+{ Args: { "p_agent_id": string,"p_error_message"?: string,"p_execution_time_ms"?: number,"p_operation_params"?: Json,"p_operation_result"?: Json,"p_operation_type": string,"p_recipients_count"?: number,"p_smtp_config_id": string,"p_status"?: string,"p_user_id": string }; Returns: string
+                           },
+"revoke_agent_key":
+{ Args: { "p_key_id": string }; Returns: Json
+                           },
+"revoke_agent_permission":
+{ Args: { "p_permission_id": string }; Returns: Json
+                           },
+"rotate_connection_credentials":
+{ Args: { "p_connection_id": string,"p_credentials": Json }; Returns: Json
+                           },
+"update_agent_permission":
+{ Args: { "p_changes": Json,"p_permission_id": string }; Returns: Json
+                           },
+"update_connection":
+{ Args: { "p_changes": Json,"p_connection_id": string }; Returns: Json
+                           },
+"validate_agent_clicksend_permissions":
+{ Args: { "p_agent_id": string,"p_required_scopes": (string)[],"p_user_id": string }; Returns: boolean
+                           },
+"validate_agent_smtp_permissions":
+{ Args: { "p_agent_id": string,"p_smtp_config_id": string,"p_user_id": string }; Returns: boolean
+                           }
+          }
+          Enums: {
+            [_ in never]: never
+          }
+          CompositeTypes: {
+            [_ in never]: never
+          }
+        }
+}
+
+type DatabaseWithoutInternals = Omit<Database, '__InternalSupabase'>
+
+type DefaultSchema = DatabaseWithoutInternals[Extract<keyof Database, "public">]
+
+export type Tables<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+        DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? (DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"] &
+      DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Views"])[TableName] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof (DefaultSchema["Tables"] & DefaultSchema["Views"])
+  ? (DefaultSchema["Tables"] & DefaultSchema["Views"])[DefaultSchemaTableNameOrOptions] extends {
+      Row: infer R
+    }
+    ? R
+    : never
+  : never
+
+export type TablesInsert<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+  ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+      Insert: infer I
+    }
+    ? I
+    : never
+  : never
+
+export type TablesUpdate<
+  DefaultSchemaTableNameOrOptions extends
+    | keyof DefaultSchema["Tables"]
+    | { schema: keyof DatabaseWithoutInternals },
+  TableName extends DefaultSchemaTableNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"]
+    : never = never
+> = DefaultSchemaTableNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaTableNameOrOptions["schema"]]["Tables"][TableName] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : DefaultSchemaTableNameOrOptions extends keyof DefaultSchema["Tables"]
+  ? DefaultSchema["Tables"][DefaultSchemaTableNameOrOptions] extends {
+      Update: infer U
+    }
+    ? U
+    : never
+  : never
+
+export type Enums<
+  DefaultSchemaEnumNameOrOptions extends
+    | keyof DefaultSchema["Enums"]
+    | { schema: keyof DatabaseWithoutInternals },
+  EnumName extends DefaultSchemaEnumNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"]
+    : never = never
+> = DefaultSchemaEnumNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[DefaultSchemaEnumNameOrOptions["schema"]]["Enums"][EnumName]
+  : DefaultSchemaEnumNameOrOptions extends keyof DefaultSchema["Enums"]
+  ? DefaultSchema["Enums"][DefaultSchemaEnumNameOrOptions]
+  : never
+
+export type CompositeTypes<
+  PublicCompositeTypeNameOrOptions extends
+    | keyof DefaultSchema["CompositeTypes"]
+    | { schema: keyof DatabaseWithoutInternals },
+  CompositeTypeName extends PublicCompositeTypeNameOrOptions extends {
+    schema: keyof DatabaseWithoutInternals
+  }
+    ? keyof DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"]
+    : never = never
+> = PublicCompositeTypeNameOrOptions extends { schema: keyof DatabaseWithoutInternals }
+  ? DatabaseWithoutInternals[PublicCompositeTypeNameOrOptions["schema"]]["CompositeTypes"][CompositeTypeName]
+  : PublicCompositeTypeNameOrOptions extends keyof DefaultSchema["CompositeTypes"]
+  ? DefaultSchema["CompositeTypes"][PublicCompositeTypeNameOrOptions]
+  : never
+
+export const Constants = {
+  "public": {
+          Enums: {
+            
+          }
+        }
+} as const

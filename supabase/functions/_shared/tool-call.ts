@@ -175,7 +175,10 @@ export async function runTool(
     return response;
   }
 
-  const status = outcome.sentCount === 0 ? "failed" : outcome.sentCount < recipients.length ? "partial" : "succeeded";
+  // Recipients whose provider request failed mid-flight may have been sent: their quota is kept.
+  const maybeSent = Number(outcome.data.maybe_sent_count ?? 0);
+  const kept = outcome.sentCount + maybeSent;
+  const status = outcome.sentCount === 0 && maybeSent === 0 ? "failed" : kept < recipients.length || maybeSent > 0 ? "partial" : "succeeded";
   const response = {
     operation_id: operationId,
     status,
@@ -193,6 +196,6 @@ export async function runTool(
     await finish(operationId, { status, sent: 0, ids: outcome.providerMessageIds, response, error: apiError, durationMs: elapsed() });
     throw apiError;
   }
-  await finish(operationId, { status, sent: outcome.sentCount, ids: outcome.providerMessageIds, response, durationMs: elapsed() });
+  await finish(operationId, { status, sent: kept, ids: outcome.providerMessageIds, response, durationMs: elapsed() });
   return response;
 }

@@ -1,0 +1,256 @@
+/**
+ * ClickSend tools: one ToolDefinition per capability. The zod schemas are the single
+ * source of truth for tool input (the stored JSON Schema is generated from them with
+ * z.toJSONSchema(schema, { io: "input" })), so keep them representable: transforms and
+ * refinements are fine, z.function / z.date are not.
+ */
+import { z } from "zod";
+import {
+  clickSendConfig,
+  clickSendCredentials,
+  type ClickSendConfig,
+  getBalance,
+  getMmsHistory,
+  getSmsHistory,
+  sendMms,
+  sendSms,
+} from "../providers/clicksend.ts";
+import { assertPublicUrl } from "../providers/network.ts";
+import { normalizePhoneNumber } from "../providers/phone.ts";
+import { countSmsSegments } from "../providers/sms-segments.ts";
+import type { ToolContext, ToolDefinition } from "./types.ts";
+
+// ---------------------------------------------------------------------------
+// Shared field schemas
+// ---------------------------------------------------------------------------
+
+/** One phone number, normalised to E.164; invalid numbers become a validation issue. */
+const phoneNumber = z
+  .string()
+  .max(40)
+  .transform((value, ctx) => {
+    try {
+      return normalizePhoneNumber(value);
+    } catch (error) {
+      ctx.issues.push({ code: "custom", message: (error as Error).message, input: value });
+      return z.NEVER;
+    }
+  });
+
+/** Recipient list: validated, normalised, then de-duplicated (first occurrence wins). */
+const recipients = (max: number) =>
+  z
+    .array(phoneNumber)
+    .min(1)
+    .max(max)
+    .transform((numbers) => [...new Set(numbers)])
+    .describe(
+      `Recipient mobile numbers in international format with country code, e.g. "+61412345678" (1-${max}). Duplicates are sent once.`,
+    );
+
+const senderId = z
+  .string()
+  .regex(/^(\+[1-9][0-9]{1,14}|[A-Za-z0-9]{3,11})$/, "Sender id must be an E.164 number or 3-11 letters/digits without spaces.")
+  .describe(
+    "Optional sender id: a dedicated number in E.164 or an alphanumeric tag of 3-11 letters/digits (recipients cannot reply to a tag). Omit to use the connection's default.",
+  );
+
+/** ISO-8601 instant in the future → unix seconds. */
+const scheduleAt = z
+  .iso.datetime({ offset: true })
+  .transform((value, ctx) => {
+    const seconds = Math.floor(Date.parse(value) / 1000);
+    if (seconds <= Math.floor(Date.now() / 1000)) {
+      ctx.issues.push({ code: "custom", message: "schedule_at must be in the future.", input: value });
+      return z.NEVER;
+    }
+    return seconds;
+  })
+  .describe("Optional send time, ISO-8601 with timezone, e.g. \"2030-01-31T09:00:00+10:00\". Must be in the future. Omit to send now.");
+
+const notBlank = (text: string) => text.trim().length > 0;
+
+const isoInstant = (what: string) =>
+  z.iso.datetime({ offset: true }).transform((v) => Math.floor(Date.parse(v) / 1000)).describe(
+    `${what}, ISO-8601 with timezone, e.g. "2030-01-31T00:00:00Z".`,
+  );
+
+// ---------------------------------------------------------------------------
+// Schemas
+// ---------------------------------------------------------------------------
+
+export const sendSmsSchema = z.strictObject({
+  to: recipients(10_000),
+  body: z
+    .string()
+    .min(1)
+    .max(1600)
+    .refine(notBlank, "body must not be blank.")
+    .describe("Message text (1-1600 characters). Over 160 GSM characters (70 with emoji/non-Latin) is billed as several parts."),
+  from: senderId.optional(),
+  schedule_at: scheduleAt.optional(),
+});
+
+export const sendMmsSchema = z.strictObject({
+  to: recipients(1000),
+  body: z
+    .string()
+    .min(1)
+    .max(1500)
+    .refine(notBlank, "body must not be blank.")
+    .describe("Message text (1-1500 characters; ClickSend truncates non-Latin text beyond 500)."),
+  subject: z.string().min(1).max(20).describe("MMS subject line, 1-20 characters."),
+  media_url: z
+    .url({ protocol: /^https$/ })
+    .max(2000)
+    .describe("Public https URL of the image to attach: .jpg or .gif, at most 250 kB."),
+  from: senderId.optional(),
+  schedule_at: scheduleAt.optional(),
+});
+
+export const getBalanceSchema = z.strictObject({});
+
+export const historySchema = z
+  .strictObject({
+    page: z.int().min(1).max(1_000_000).optional().describe("Page number, starting at 1 (default 1)."),
+    limit: z.int().min(15).max(100).optional().describe("Records per page, 15-100 (default 15)."),
+    date_from: isoInstant("Only messages on or after this time").optional(),
+    date_to: isoInstant("Only messages on or before this time").optional(),
+  })
+  .refine((q) => q.date_from === undefined || q.date_to === undefined || q.date_from <= q.date_to, {
+    message: "date_from must not be after date_to.",
+    path: ["date_from"],
+  });
+
+export type SendSmsArgs = z.output<typeof sendSmsSchema>;
+export type SendMmsArgs = z.output<typeof sendMmsSchema>;
+export type HistoryArgs = z.output<typeof historySchema>;
+
+// ---------------------------------------------------------------------------
+// Execution helpers
+// ---------------------------------------------------------------------------
+
+/**
+ * Credentials and config for a call. A user-set base_url is a provider-bound URL the
+ * user controls, so it gets the same private-network guard as media URLs (https only,
+ * unless the deployment allows private networks, as the local stack does for the fake).
+ */
+async function connection(ctx: ToolContext) {
+  const config: ClickSendConfig = clickSendConfig(ctx.config);
+  if (config.base_url) {
+    await assertPublicUrl(config.base_url, ctx.network, {
+      protocols: ctx.network.allowPrivateNetworks ? ["https:", "http:"] : ["https:"],
+    });
+  }
+  return { credentials: clickSendCredentials(ctx.credentials), config };
+}
+
+function scheduleSummary(schedule?: number) {
+  return schedule === undefined ? {} : { schedule_at: new Date(schedule * 1000).toISOString() };
+}
+
+// ---------------------------------------------------------------------------
+// Tools
+// ---------------------------------------------------------------------------
+
+export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
+  capability: "clicksend_send_sms",
+  provider: "clicksend_sms",
+  schema: sendSmsSchema,
+  recipients: (args) => args.to,
+  summarize(args) {
+    const { encoding, segments } = countSmsSegments(args.body);
+    return {
+      recipient_count: args.to.length,
+      body_length: args.body.length,
+      segments,
+      encoding,
+      ...(args.from ? { from: args.from } : {}),
+      ...scheduleSummary(args.schedule_at),
+    };
+  },
+  async execute(ctx, args) {
+    const { credentials, config } = await connection(ctx);
+    const messages = args.to.map((to) => ({
+      to,
+      body: args.body,
+      from: args.from,
+      schedule: args.schedule_at,
+      custom_string: ctx.operationId,
+    }));
+    return sendSms(credentials, config, messages, ctx.options);
+  },
+};
+
+export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
+  capability: "clicksend_send_mms",
+  provider: "clicksend_sms",
+  schema: sendMmsSchema,
+  recipients: (args) => args.to,
+  summarize(args) {
+    return {
+      recipient_count: args.to.length,
+      body_length: args.body.length,
+      subject: args.subject,
+      media_host: new URL(args.media_url).hostname,
+      ...(args.from ? { from: args.from } : {}),
+      ...scheduleSummary(args.schedule_at),
+    };
+  },
+  async execute(ctx, args) {
+    // ClickSend fetches the media itself, but the URL is user-controlled: refuse
+    // internal addresses so the connection cannot be used to probe private networks.
+    await assertPublicUrl(args.media_url, ctx.network);
+    const { credentials, config } = await connection(ctx);
+    const messages = args.to.map((to) => ({
+      to,
+      body: args.body,
+      subject: args.subject,
+      from: args.from,
+      schedule: args.schedule_at,
+      custom_string: ctx.operationId,
+    }));
+    return sendMms(credentials, config, { media_file: args.media_url, messages }, ctx.options);
+  },
+};
+
+export const clicksendGetBalance: ToolDefinition<typeof getBalanceSchema> = {
+  capability: "clicksend_get_balance",
+  provider: "clicksend_sms",
+  schema: getBalanceSchema,
+  recipients: () => [],
+  summarize: () => ({}),
+  async execute(ctx) {
+    const { credentials, config } = await connection(ctx);
+    return getBalance(credentials, config, ctx.options);
+  },
+};
+
+function historyTool(
+  capability: "clicksend_get_sms_history" | "clicksend_get_mms_history",
+  read: typeof getSmsHistory,
+): ToolDefinition<typeof historySchema> {
+  return {
+    capability,
+    provider: "clicksend_sms",
+    schema: historySchema,
+    recipients: () => [],
+    summarize: (args) => ({ ...args }),
+    async execute(ctx, args) {
+      const { credentials, config } = await connection(ctx);
+      return read(credentials, config, args, ctx.options);
+    },
+  };
+}
+
+export const clicksendGetSmsHistory = historyTool("clicksend_get_sms_history", getSmsHistory);
+export const clicksendGetMmsHistory = historyTool("clicksend_get_mms_history", getMmsHistory);
+
+/** All ClickSend tools, in display order. */
+export const clicksendTools: ToolDefinition[] = [
+  clicksendSendSms,
+  clicksendSendMms,
+  clicksendGetBalance,
+  clicksendGetSmsHistory,
+  clicksendGetMmsHistory,
+];

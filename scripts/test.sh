@@ -10,7 +10,7 @@ failed_steps=()
 step() { printf '\n\033[1m== %s\033[0m\n' "$1"; }
 
 step "deno check (every function)"
-npx deno check supabase/functions/*/index.ts || failed_steps+=("deno check")
+npx deno check --config supabase/functions/deno.json supabase/functions/*/index.ts || failed_steps+=("deno check")
 
 step "tool schemas in the database are generated from the zod schemas"
 npx tsx packages/devstack/src/gen-capability-schemas.ts --check || failed_steps+=("schemas")
@@ -25,11 +25,14 @@ fi
 export SWITCHBOARD_TEST_DB_URL="$TEST_DB_URL"
 echo "$TEST_DB_URL"
 
+step "client types are generated from the migrated schema"
+npx tsx scripts/gen-types.ts --check --db-url "$TEST_DB_URL" || failed_steps+=("types")
+
 step "supabase db advisors (nothing at WARN or above)"
-npx supabase db advisors --remote="$TEST_DB_URL" --level warn --fail-on warn || failed_steps+=("advisors")
+npx supabase db advisors --remote="$TEST_DB_URL?sslmode=disable" --level warn --fail-on warn || failed_steps+=("advisors")
 
 step "supabase db lint (plpgsql_check, public and private)"
-npx supabase db lint --remote="$TEST_DB_URL" -s public,private --level warning --fail-on warning || failed_steps+=("lint")
+npx supabase db lint --remote="$TEST_DB_URL?sslmode=disable" -s public,private --level warning --fail-on warning || failed_steps+=("lint")
 
 step "pgTAP (pg_prove)"
 pg_prove -d "$TEST_DB_URL" --ext .sql -r supabase/tests | tee .scratch/pg_prove.out

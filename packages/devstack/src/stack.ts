@@ -1,0 +1,278 @@
+/**
+ * The local stack: database, provider fakes, platform server (JWKS + PostgREST
+ * stand-in) and the Deno functions host on the API port, wired together the way
+ * a Supabase project is. Used by the CLI (`npm start`) and the e2e global setup.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdir, open, readFile, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { delimiter, join } from "node:path";
+import postgres, { type Sql } from "postgres";
+import { loadConfig, statePath, type ConfigOverrides, type DevstackConfig } from "./config.ts";
+import { resetDatabase, resolveDatabaseUrl } from "./db.ts";
+import { startClickSendFake } from "./fakes/clicksend.ts";
+import { startSendGridFake } from "./fakes/sendgrid.ts";
+import { startSmtpFake } from "./fakes/smtp.ts";
+import { configureJwt, createApiKey, createJwtIssuer, type JwtIssuer } from "./jwt.ts";
+import { startPlatform } from "./platform.ts";
+
+/** The flat object printed by `npm run status` (in the style of `supabase status -o json`). */
+export interface StackStatus {
+  API_URL: string;
+  FUNCTIONS_URL: string;
+  REST_URL: string;
+  DB_URL: string;
+  ANON_KEY: string;
+  SERVICE_ROLE_KEY: string;
+  JWKS_URL: string;
+  CLICKSEND_FAKE_URL: string;
+  SENDGRID_FAKE_URL: string;
+  SENDGRID_FAKE_PUBLIC_KEY: string;
+  SMTP_FAKE_HOST: string;
+  SMTP_FAKE_PORT: string;
+  SMTP_FAKE_STARTTLS_PORT: string;
+  SMTP_FAKE_INSPECT_URL: string;
+  SMTP_FAKE_CA_PEM_PATH: string;
+  /** Filled by the seedDemo hook: DEMO_USER_ID, DEMO_USER_JWT, DEMO_AGENT_ID, DEMO_AGENT_KEY. */
+  [key: string]: string;
+}
+
+export interface SeedDemoContext {
+  /** Superuser connection to the stack's database (same as SUPABASE_DB_URL). */
+  sql: Sql;
+  status: StackStatus;
+  issuer: JwtIssuer;
+  config: DevstackConfig;
+}
+
+export interface StartStackOptions {
+  config?: ConfigOverrides;
+  /** Database name passed to resolveDatabaseUrl (default: its own, "switchboard"). */
+  databaseName?: string;
+  /** Use exactly this database (skips resolveDatabaseUrl). */
+  databaseUrl?: string;
+  /** Recreate the database (bootstrap, migrations, seed) before starting. */
+  reset?: boolean;
+  /** Extra environment for the edge functions (added to, and overriding, the platform's). */
+  functionsEnv?: Record<string, string>;
+  /** Deno host output: "inherit" (default) or a file path (truncated at start). */
+  functionsLog?: string;
+  /**
+   * ---- DEMO DATA HOOK (owned by the lead) ----
+   * Runs after everything is up; the returned keys (DEMO_USER_ID, DEMO_USER_JWT,
+   * DEMO_AGENT_ID, DEMO_AGENT_KEY, …) are merged into the status and state.json.
+   */
+  seedDemo?: (ctx: SeedDemoContext) => Promise<Record<string, string>>;
+  /** Write `<stateDir>/state.json` (default true). */
+  writeState?: boolean;
+  log?: (line: string) => void;
+}
+
+export interface StackHandle {
+  status: StackStatus;
+  config: DevstackConfig;
+  /** Resolves when the Deno functions host exits (normally only after stop()). */
+  functionsExited: Promise<number | null>;
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 180_000; // first start may download npm packages for Deno
+
+async function freePort(host: string): Promise<number> {
+  const server = createServer();
+  server.listen(0, host);
+  await once(server, "listening");
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Deno only reaches the npm registry the machine's npm is configured for. */
+function npmRegistry(): string {
+  if (process.env.NPM_CONFIG_REGISTRY) return process.env.NPM_CONFIG_REGISTRY;
+  if (process.env.npm_config_registry) return process.env.npm_config_registry;
+  try {
+    return execFileSync("npm", ["config", "get", "registry"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 15_000 }).trim();
+  } catch {
+    return "https://registry.npmjs.org/";
+  }
+}
+
+async function waitForHost(url: string, child: ChildProcess, logHint: string): Promise<{ failed: Record<string, string> }> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  let exited: string | undefined;
+  child.once("exit", (code, signal) => (exited = `exited with ${signal ?? `code ${code}`}`));
+  while (Date.now() < deadline) {
+    if (exited) throw new Error(`The Deno functions host ${exited} during startup${logHint}`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      if (res.ok) return (await res.json()) as { failed: Record<string, string> };
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`The Deno functions host did not answer ${url} within ${READY_TIMEOUT_MS / 1000}s${logHint}`);
+}
+
+function settled<T>(result: PromiseSettledResult<T>): T {
+  if (result.status === "rejected") throw result.reason;
+  return result.value;
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts the whole stack; on any failure, stops what already started and rethrows. */
+export async function startStack(opts: StartStackOptions = {}): Promise<StackHandle> {
+  const log = opts.log ?? ((line: string) => console.log(line));
+  const config = loadConfig(opts.config);
+  const { host, ports } = config;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  const runCleanups = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((e) => log(`cleanup: ${(e as Error).message}`));
+    cleanups.length = 0;
+  };
+
+  try {
+    const dbUrl = opts.databaseUrl ?? (await resolveDatabaseUrl(opts.databaseName));
+    if (opts.reset) {
+      log("Resetting database (bootstrap, migrations, seed)…");
+      await resetDatabase(dbUrl);
+    }
+    await mkdir(config.stateDir, { recursive: true });
+
+    // The API URL is in every token's `iss` and in the functions' env, so the API
+    // port must be known up front even when "any free port" was asked for.
+    const apiPort = ports.api || (await freePort(host));
+    const apiUrl = `http://${host}:${apiPort}`;
+    configureJwt({ stateDir: config.stateDir, apiUrl });
+    const issuer = await createJwtIssuer({ stateDir: config.stateDir, apiUrl });
+    const [anonKey, serviceRoleKey] = await Promise.all([
+      createApiKey("anon", { issuer }),
+      createApiKey("service_role", { issuer }),
+    ]);
+
+    const fakes = await Promise.allSettled([
+      startClickSendFake({ port: ports.clicksend, host }),
+      startSendGridFake({ port: ports.sendgrid, host }),
+      startSmtpFake({ host, implicitTlsPort: ports.smtpImplicitTls, starttlsPort: ports.smtpStarttls, httpPort: ports.smtpHttp }),
+    ]);
+    // Close the fakes that did start even if another one failed.
+    for (const fake of fakes) if (fake.status === "fulfilled") cleanups.push(() => fake.value.close());
+    const [clicksend, sendgrid, smtp] = [settled(fakes[0]), settled(fakes[1]), settled(fakes[2])];
+    const caPemPath = join(config.stateDir, "smtp-fake-ca.pem");
+    await writeFile(caPemPath, smtp.caPem);
+
+    const sql = postgres(dbUrl, {
+      max: 10,
+      onnotice: () => {},
+      connection: { application_name: "switchboard-devstack-platform" },
+    });
+    cleanups.push(() => sql.end({ timeout: 2 }));
+    const platform = await startPlatform({ sql, issuer, host, port: ports.platform, log });
+    cleanups.push(() => platform.close());
+
+    const functionsUrl = `${apiUrl}/functions/v1`;
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NPM_CONFIG_REGISTRY: npmRegistry(),
+      DENO_NO_UPDATE_CHECK: "1",
+      // Functions trust the SMTP fake's CA the way hosted ones trust public CAs.
+      DENO_CERT: caPemPath,
+      SWITCHBOARD_HOST: host,
+      SWITCHBOARD_API_PORT: String(apiPort),
+      SWITCHBOARD_PLATFORM_URL: platform.url,
+      SWITCHBOARD_FUNCTIONS_DIR: config.functionsDirs.join(delimiter),
+      SUPABASE_URL: apiUrl,
+      SUPABASE_DB_URL: dbUrl,
+      SUPABASE_ANON_KEY: anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      SUPABASE_JWKS: JSON.stringify(issuer.jwks),
+      SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
+      SWITCHBOARD_FUNCTIONS_URL: functionsUrl,
+      ...opts.functionsEnv,
+    };
+    let stdio: ("ignore" | "inherit" | number)[] = ["ignore", "inherit", "inherit"];
+    if (opts.functionsLog && opts.functionsLog !== "inherit") {
+      const file = await open(opts.functionsLog, "w");
+      cleanups.push(() => file.close());
+      stdio = ["ignore", file.fd, file.fd];
+    }
+    const child = spawn(
+      config.denoBin,
+      [
+        "run",
+        "--allow-net",
+        "--allow-env",
+        "--allow-read",
+        "--allow-sys",
+        "--no-prompt",
+        "--config",
+        config.denoConfig,
+        join(config.repoRoot, "packages/devstack/src/deno/functions-host.ts"),
+      ],
+      { cwd: config.repoRoot, env, stdio },
+    );
+    const functionsExited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.once("error", (e) => log(`Deno functions host: ${e.message}`));
+    cleanups.push(() => stopChild(child));
+    const logHint = opts.functionsLog && opts.functionsLog !== "inherit" ? ` (see ${opts.functionsLog})` : "";
+    const health = await waitForHost(`${apiUrl}/_devstack/health`, child, logHint);
+    for (const [name, reason] of Object.entries(health.failed ?? {})) log(`warning: function "${name}" is not served: ${reason}`);
+
+    const status: StackStatus = {
+      API_URL: apiUrl,
+      FUNCTIONS_URL: functionsUrl,
+      REST_URL: `${apiUrl}/rest/v1`,
+      DB_URL: dbUrl,
+      ANON_KEY: anonKey,
+      SERVICE_ROLE_KEY: serviceRoleKey,
+      JWKS_URL: `${apiUrl}/auth/v1/.well-known/jwks.json`,
+      CLICKSEND_FAKE_URL: clicksend.url,
+      SENDGRID_FAKE_URL: sendgrid.url,
+      SENDGRID_FAKE_PUBLIC_KEY: sendgrid.publicKey,
+      SMTP_FAKE_HOST: smtp.host,
+      SMTP_FAKE_PORT: String(smtp.implicitTlsPort),
+      SMTP_FAKE_STARTTLS_PORT: String(smtp.starttlsPort),
+      SMTP_FAKE_INSPECT_URL: smtp.inspectUrl ?? "",
+      SMTP_FAKE_CA_PEM_PATH: caPemPath,
+    };
+
+    // ---- DEMO DATA HOOK: the lead's seedDemo adds DEMO_USER_ID, DEMO_USER_JWT,
+    // DEMO_AGENT_ID, DEMO_AGENT_KEY (see StartStackOptions.seedDemo).
+    if (opts.seedDemo) Object.assign(status, await opts.seedDemo({ sql, status, issuer, config }));
+
+    const stateFile = statePath(config);
+    if (opts.writeState !== false) {
+      await writeFile(stateFile, `${JSON.stringify(status, null, 2)}\n`, { mode: 0o600 });
+      cleanups.push(async () => {
+        // Only remove the state we wrote: another stack may have replaced it.
+        const current = await readFile(stateFile, "utf8").catch(() => "");
+        if (current.includes(`"API_URL": "${apiUrl}"`)) await rm(stateFile, { force: true });
+      });
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      status,
+      config,
+      functionsExited,
+      stop: () => (stopping ??= runCleanups()),
+    };
+  } catch (error) {
+    await runCleanups();
+    const { code, port } = error as { code?: string; port?: number };
+    if (code === "EADDRINUSE") {
+      throw new Error(`Port ${port ?? "?"} is already in use: is another local stack running? (\`npm run status\`, or set SWITCHBOARD_*_PORT / SWITCHBOARD_EPHEMERAL_PORTS=1)`);
+    }
+    throw error;
+  }
+}

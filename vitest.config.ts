@@ -6,6 +6,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 1 },
           include: ["tests/unit/**/*.test.ts", "tests/providers/**/*.test.ts"],
           testTimeout: 20_000,
         },
@@ -14,6 +15,8 @@ export default defineConfig({
         test: {
           name: "db",
           include: ["tests/db/**/*.test.ts"],
+          // Runs before the other projects: its concurrency test needs 100 connections.
+          sequence: { groupOrder: 0 },
           testTimeout: 60_000,
           fileParallelism: false,
         },
@@ -21,6 +24,7 @@ export default defineConfig({
       {
         test: {
           name: "e2e",
+          sequence: { groupOrder: 1 },
           include: ["tests/e2e/**/*.test.ts"],
           globalSetup: ["tests/e2e/global-setup.ts"],
           testTimeout: 60_000,

@@ -36,14 +36,20 @@ create function private.recipient_matches(p_recipient text, p_pattern text) retu
 language sql immutable
 set search_path = ''
 as $$
+    -- Defence in depth: the functions already lower-case addresses, but the rule must
+    -- not depend on it. The domain is what follows the LAST '@'.
+    with r as (select lower(p_recipient) as address,
+                      substring(lower(p_recipient) from '@([^@]*)$') as domain,
+                      lower(p_pattern) as pattern)
     select case
-        when p_pattern like '+%' then starts_with(p_recipient, p_pattern)
-        when position('@' in p_recipient) = 0 then false
-        when p_pattern like '*.%' then split_part(p_recipient, '@', 2) like '%.' || lower(substr(p_pattern, 3))
-        when p_pattern like '@%' then split_part(p_recipient, '@', 2) = lower(substr(p_pattern, 2))
-        when position('@' in p_pattern) > 0 then p_recipient = lower(p_pattern)
-        else split_part(p_recipient, '@', 2) = lower(p_pattern)
+        when r.pattern like '+%' then starts_with(r.address, r.pattern)
+        when r.domain is null then false
+        when r.pattern like '*.%' then r.domain like '%.' || substr(r.pattern, 3)
+        when r.pattern like '@%' then r.domain = substr(r.pattern, 2)
+        when position('@' in r.pattern) > 0 then r.address = r.pattern
+        else r.domain = r.pattern
     end
+    from r
 $$;
 
 /** The first recipient that the allowed/blocked lists refuse, or null when all pass. */
@@ -76,6 +82,8 @@ $$;
 alter table public.agent_permissions
     add constraint agent_permissions_allowed_recipients_check check (private.valid_recipient_patterns(allowed_recipients)),
     add constraint agent_permissions_blocked_recipients_check check (private.valid_recipient_patterns(blocked_recipients));
+-- CHECK constraints run as the writer: service_role writes grants too.
+grant execute on function private.valid_recipient_patterns(text[]) to service_role;
 
 /**
  * Grants are enforced by the database, not the caller: the agent and the connection
@@ -111,7 +119,10 @@ end
 $$;
 revoke all on function private.check_agent_permission() from public;
 
-create trigger agent_permissions_check before insert or update on public.agent_permissions
+-- Only on the columns it checks: usage bookkeeping must work even after the
+-- connection is deleted (an in-flight call still has to be finished).
+create trigger agent_permissions_check
+    before insert or update of user_id, agent_id, connection_id, allowed_scopes, is_active on public.agent_permissions
     for each row execute function private.check_agent_permission();
 
 /** Connection scopes must be ones the provider supports. */

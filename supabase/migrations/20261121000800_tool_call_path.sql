@@ -75,6 +75,7 @@ declare
     v_recipients text[] := coalesce(array(select distinct r from unnest(p_recipients) r order by r), '{}');
     v_count integer;
     v_candidates integer;
+    v_live integer;
     v_refused text;
     v_used integer;
     v_existing public.operations;
@@ -127,19 +128,30 @@ begin
 
     -- 3. Which account: the one named, or the only one of this provider.
     if v_agent_id is not null then
-        select count(*) into v_candidates
+        -- A dead grant (revoked, expired, inactive connection) never makes a live one
+        -- ambiguous: discovery does not list it either.
+        select count(*),
+               count(*) filter (where p.is_active and p.revoked_at is null
+                                  and (p.expires_at is null or p.expires_at > now()) and c.status = 'active')
+        into v_candidates, v_live
         from public.agent_permissions p
         join public.connections c on c.id = p.connection_id
         where p.agent_id = v_agent_id and c.provider_id = v_provider.id and c.deleted_at is null
           and (p_connection_id is null or c.id = p_connection_id)
           and (p_connection_ref is null or starts_with(c.id::text, lower(p_connection_ref)));
+        if v_candidates > 1 and v_live = 1 then
+            v_candidates := 1;
+        end if;
         if v_candidates = 1 then
             select p.* into v_permission
             from public.agent_permissions p
             join public.connections c on c.id = p.connection_id
             where p.agent_id = v_agent_id and c.provider_id = v_provider.id and c.deleted_at is null
               and (p_connection_id is null or c.id = p_connection_id)
-              and (p_connection_ref is null or starts_with(c.id::text, lower(p_connection_ref)));
+              and (p_connection_ref is null or starts_with(c.id::text, lower(p_connection_ref)))
+            order by (p.is_active and p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
+                      and c.status = 'active') desc
+            limit 1;
             select * into v_connection from public.connections where id = v_permission.connection_id;
         end if;
     else
@@ -328,7 +340,7 @@ begin
     end if;
     if v_operation.permission_id is not null then
         update public.agent_permissions
-        set usage_count = usage_count + case when p_status = 'unknown' then 0 else coalesce(p_sent_count, 0) end,
+        set usage_count = usage_count + case when p_status = 'unknown' then 0 else v_used end,
             last_used_at = now()
         where id = v_operation.permission_id;
     end if;

@@ -1,0 +1,342 @@
+/**
+ * ---- Test helpers (runs first; NOT rolled back) ----
+ * In the style of usebasejump/supabase-test-helpers 0.0.6 (see
+ * reference/supabase-platform.md §5), adapted to this project:
+ *
+ *   tests.create_supabase_user(identifier, email)  insert into auth.users, returns the id
+ *   tests.get_supabase_uid(identifier)             the id of a test user
+ *   tests.authenticate_as(identifier)              role authenticated + request.jwt.claims,
+ *                                                  transaction-local, as PostgREST sets them
+ *   tests.authenticate_as_service_role()           role service_role + {"role":"service_role"}
+ *   tests.clear_authentication()                   role anon + {"role":"anon"}
+ *   tests.reset_authentication()                   back to the session user (postgres), no claims
+ *   tests.rls_enabled(schema)                      pgTAP test: every table in schema has RLS on
+ *
+ * Fixtures:
+ *   tests.seed_world()   users user_a and user_b, each with an agent, a ClickSend and an SMTP
+ *                        connection created through the real RPC (credentials go to Vault),
+ *                        grants on both, and an agent key. Ids go into tests.world(key).
+ *   tests.seed_activity()  one SMS per user through begin/finish_tool_call (as service_role)
+ *                        and its delivery receipt through the webhook recorder: operations,
+ *                        usage_counters and message_events rows for both users
+ *   tests.world(key)     a value the fixture (or a test) remembered, as text
+ *   tests.remember(key, value) / tests.recall(key)   keep a JSON result between statements
+ *                        (the row a SECURITY DEFINER call inserts is not visible to the
+ *                        statement that made the call, so results are checked in the next one)
+ *
+ * Every test file wraps itself in begin ... rollback, so the fixture's rows never persist;
+ * only this schema does. pgTAP lives in `extensions`, as `supabase test db` installs it.
+ */
+set client_min_messages = warning;
+create extension if not exists pgtap with schema extensions;
+set search_path = extensions, public;
+
+drop schema if exists tests cascade;
+create schema tests;
+comment on schema tests is 'pgTAP helpers (test databases only).';
+-- Tests switch role mid-transaction and still call these helpers.
+grant usage on schema tests to anon, authenticated, service_role;
+alter default privileges in schema tests revoke execute on functions from public;
+
+/** Scratch space for the fixture and for results kept between statements (rolled back per file). */
+create table tests.memory (
+    key text primary key,
+    value jsonb
+);
+revoke all on tests.memory from public;
+
+-- ---- Users -------------------------------------------------------------------
+
+/** Creates a user in auth.users; the identifier is kept in raw_user_meta_data.test_identifier. */
+create function tests.create_supabase_user(identifier text, email text default null) returns uuid
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_id uuid := gen_random_uuid();
+begin
+    insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data,
+                            created_at, updated_at)
+    values (v_id, 'authenticated', 'authenticated', coalesce(email, v_id || '@test.com'), now(),
+            '{"provider": "email", "providers": ["email"]}',
+            jsonb_build_object('test_identifier', identifier), now(), now());
+    return v_id;
+end
+$$;
+
+/** The auth.users row of a test user, as JSON (null when unknown). */
+create function tests.get_supabase_user(identifier text) returns jsonb
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select jsonb_build_object('id', u.id, 'email', u.email, 'phone', u.phone,
+                              'raw_user_meta_data', u.raw_user_meta_data, 'raw_app_meta_data', u.raw_app_meta_data)
+    from auth.users u
+    where u.raw_user_meta_data ->> 'test_identifier' = identifier
+    limit 1
+$$;
+
+/** The id of a test user; raises when there is none (a typo must not become a null uid). */
+create function tests.get_supabase_uid(identifier text) returns uuid
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_id uuid := (tests.get_supabase_user(identifier) ->> 'id')::uuid;
+begin
+    if v_id is null then
+        raise exception 'tests: no user with identifier %', identifier;
+    end if;
+    return v_id;
+end
+$$;
+
+-- ---- Switching roles (no SECURITY DEFINER, no SET clause: the role change must outlive the call) ----
+
+/**
+ * Becomes the signed-in user `identifier` for the rest of the transaction, exactly as
+ * PostgREST does for a request with that user's JWT: role authenticated and the JWT's
+ * claims as request.jwt.claims (transaction-local).
+ */
+create function tests.authenticate_as(identifier text) returns void
+language plpgsql
+as $$
+declare
+    v_user jsonb := tests.get_supabase_user(identifier);
+begin
+    if v_user is null then
+        raise exception 'tests: no user with identifier %', identifier;
+    end if;
+    perform set_config('role', 'authenticated', true);
+    perform set_config('request.jwt.claims', jsonb_build_object(
+        'iss', 'http://127.0.0.1:54321/auth/v1',
+        'sub', v_user ->> 'id',
+        'aud', 'authenticated',
+        'exp', extract(epoch from now() + interval '1 hour')::bigint,
+        'iat', extract(epoch from now())::bigint,
+        'email', v_user ->> 'email',
+        'phone', coalesce(v_user ->> 'phone', ''),
+        'app_metadata', v_user -> 'raw_app_meta_data',
+        'user_metadata', v_user -> 'raw_user_meta_data',
+        'role', 'authenticated',
+        'aal', 'aal1',
+        'is_anonymous', false
+    )::text, true);
+end
+$$;
+
+/** Becomes service_role (the secret / service key) for the rest of the transaction. */
+create function tests.authenticate_as_service_role() returns void
+language plpgsql
+as $$
+begin
+    perform set_config('role', 'service_role', true);
+    perform set_config('request.jwt.claims', '{"role": "service_role"}', true);
+end
+$$;
+
+/** Becomes anon (a request with only the anon key) for the rest of the transaction. */
+create function tests.clear_authentication() returns void
+language plpgsql
+as $$
+begin
+    perform set_config('role', 'anon', true);
+    perform set_config('request.jwt.claims', '{"role": "anon"}', true);
+end
+$$;
+
+/** Back to the session user (postgres, the owner) with no claims. */
+create function tests.reset_authentication() returns void
+language plpgsql
+as $$
+begin
+    perform set_config('role', 'none', true);
+    perform set_config('request.jwt.claims', '', true);
+end
+$$;
+
+-- ---- Assertions ---------------------------------------------------------------
+
+/** pgTAP test: every table in the schema has row level security enabled (names the ones that do not). */
+create function tests.rls_enabled(testing_schema text) returns text
+language sql
+as $$
+    select extensions.is(
+        (select coalesce(array_agg(c.relname::text order by c.relname), '{}')
+         from pg_catalog.pg_class c
+         where c.relnamespace = testing_schema::regnamespace and c.relkind in ('r', 'p') and not c.relrowsecurity),
+        '{}'::text[],
+        format('every table in schema %s has row level security enabled', testing_schema))
+$$;
+
+/** pgTAP test: one table has row level security enabled. */
+create function tests.rls_enabled(testing_schema text, testing_table text) returns text
+language sql
+as $$
+    select extensions.ok(
+        coalesce((select c.relrowsecurity from pg_catalog.pg_class c
+                  where c.relnamespace = testing_schema::regnamespace and c.relname = testing_table), false),
+        format('table %s.%s has row level security enabled', testing_schema, testing_table))
+$$;
+
+-- ---- Memory ---------------------------------------------------------------------
+
+/** Keeps a JSON value under a key (overwrites). */
+create function tests.remember(p_key text, p_value jsonb) returns void
+language sql
+security definer
+set search_path = ''
+as $$
+    insert into tests.memory (key, value) values (p_key, p_value)
+    on conflict (key) do update set value = excluded.value
+$$;
+
+/** A kept JSON value; raises when the key is unknown (a typo must not become a null). */
+create function tests.recall(p_key text) returns jsonb
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+declare
+    v_value jsonb;
+begin
+    select value into v_value from tests.memory where key = p_key;
+    if not found then
+        raise exception 'tests: nothing remembered under %', p_key;
+    end if;
+    return v_value;
+end
+$$;
+
+/** A kept value as text (ids, keys): tests.world('a_agent')::uuid. */
+create function tests.world(p_key text) returns text
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select tests.recall(p_key) #>> '{}'
+$$;
+
+-- ---- Fixture ----------------------------------------------------------------------
+
+/**
+ * Two users with the same shape of account, built through the real user-facing RPCs
+ * while signed in as each of them (so credentials really go through Vault):
+ *
+ *   <u>_uid            user id                          (u = a | b)
+ *   <u>_agent          agent "<U> agent"
+ *   <u>_clicksend      ClickSend connection, all scopes (sms, mms, balance, history),
+ *                      credentials {"username": "<u>-user", "api_key": "<u>-clicksend-secret-…"}
+ *   <u>_clicksend_secret   the plaintext api_key above
+ *   <u>_webhook_token  the ClickSend connection's webhook token
+ *   <u>_smtp           SMTP connection (scope email), password "<u>-smtp-password-…"
+ *   <u>_smtp_secret    the plaintext password above
+ *   <u>_grant          grant agent → clicksend: sms + balance, 100/day, 10 recipients/message
+ *   <u>_smtp_grant     grant agent → smtp: email
+ *   <u>_key_id, <u>_key   agent key id and the key itself (shown once)
+ *
+ * Returns everything as one JSON object; leaves the session as postgres with no claims.
+ */
+create function tests.seed_world() returns jsonb
+language plpgsql
+as $$
+declare
+    v_world jsonb := '{}';
+    v_u text;
+    v_uid uuid;
+    v_agent uuid;
+    v_clicksend uuid;
+    v_smtp uuid;
+    v_key jsonb;
+    v_connection jsonb;
+    v_clicksend_secret text;
+    v_smtp_secret text;
+begin
+    foreach v_u in array array['a', 'b'] loop
+        v_uid := tests.create_supabase_user('user_' || v_u, 'user_' || v_u || '@example.test');
+        v_clicksend_secret := v_u || '-clicksend-secret-' || encode(extensions.gen_random_bytes(8), 'hex');
+        v_smtp_secret := v_u || '-smtp-password-' || encode(extensions.gen_random_bytes(8), 'hex');
+
+        perform tests.authenticate_as('user_' || v_u);
+        v_agent := (public.create_agent(upper(v_u) || ' agent', 'fixture agent') ->> 'id')::uuid;
+        v_connection := public.create_connection(
+            'clicksend_sms', upper(v_u) || ' ClickSend',
+            jsonb_build_object('username', v_u || '-user', 'api_key', v_clicksend_secret),
+            '{"sender_id": "Switchboard"}');
+        v_clicksend := (v_connection ->> 'id')::uuid;
+        v_smtp := (public.create_connection(
+            'smtp', upper(v_u) || ' SMTP',
+            jsonb_build_object('username', v_u || '@example.test', 'password', v_smtp_secret),
+            jsonb_build_object('host', 'smtp.example.test', 'port', 465, 'security', 'tls',
+                               'from_email', v_u || '@example.test')) ->> 'id')::uuid;
+        v_world := v_world || jsonb_build_object(
+            v_u || '_uid', v_uid,
+            v_u || '_agent', v_agent,
+            v_u || '_clicksend', v_clicksend,
+            v_u || '_webhook_token', v_connection -> 'webhook_token',
+            v_u || '_clicksend_secret', v_clicksend_secret,
+            v_u || '_smtp', v_smtp,
+            v_u || '_smtp_secret', v_smtp_secret,
+            v_u || '_grant', public.grant_agent_permission(
+                v_agent, v_clicksend, array['sms', 'balance'],
+                p_daily_send_limit => 100, p_max_recipients_per_message => 10) -> 'id',
+            v_u || '_smtp_grant', public.grant_agent_permission(v_agent, v_smtp, array['email']) -> 'id');
+        v_key := public.issue_agent_key(v_agent, upper(v_u) || ' key');
+        v_world := v_world || jsonb_build_object(v_u || '_key_id', v_key -> 'id', v_u || '_key', v_key -> 'key');
+        perform tests.reset_authentication();
+    end loop;
+
+    insert into tests.memory (key, value)
+    select key, value from jsonb_each(v_world)
+    on conflict (key) do update set value = excluded.value;
+    return v_world;
+end
+$$;
+
+/**
+ * Activity for both fixture users, through the service-only tool-call path as
+ * service_role: one SMS sent by each user's agent (begin + finish, provider message id
+ * '<u>-msg-1'), and a delivery receipt for it through the webhook recorder. Adds
+ * <u>_operation to tests.world. Needs tests.seed_world() first.
+ */
+create function tests.seed_activity() returns jsonb
+language plpgsql
+as $$
+declare
+    v_world jsonb := '{}';
+    v_u text;
+    v_begin jsonb;
+begin
+    foreach v_u in array array['a', 'b'] loop
+        perform tests.authenticate_as_service_role();
+        v_begin := private.begin_tool_call('clicksend_send_sms',
+            p_user_id => tests.world(v_u || '_uid')::uuid, p_agent_id => tests.world(v_u || '_agent')::uuid,
+            p_recipients => array['+61400000001'], p_auth_mode => 'user_agent');
+        if not (v_begin ->> 'ok')::boolean then
+            raise exception 'tests: seed_activity could not begin a call: %', v_begin;
+        end if;
+        perform private.finish_tool_call((v_begin ->> 'operation_id')::uuid, 'succeeded', 1,
+                                         array[v_u || '-msg-1'], '{"sent": 1}');
+        perform private.record_message_events(tests.world(v_u || '_webhook_token'), 'clicksend_sms', jsonb_build_array(
+            jsonb_build_object('provider_event_id', v_u || '-msg-1:delivered', 'event_type', 'delivery_receipt',
+                               'status', 'delivered', 'provider_message_id', v_u || '-msg-1', 'recipient', '+61400000001')));
+        perform tests.reset_authentication();
+        v_world := v_world || jsonb_build_object(v_u || '_operation', v_begin -> 'operation_id');
+    end loop;
+    insert into tests.memory (key, value)
+    select key, value from jsonb_each(v_world)
+    on conflict (key) do update set value = excluded.value;
+    return v_world;
+end
+$$;
+
+grant execute on all functions in schema tests to anon, authenticated, service_role;
+
+select plan(3);
+select has_function('tests', 'seed_world', 'tests.seed_world() is installed');
+select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(identifier) is installed');
+select has_function('tests', 'rls_enabled', array['text'], 'tests.rls_enabled(schema) is installed');
+select * from finish();

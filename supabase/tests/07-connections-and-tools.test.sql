@@ -1,0 +1,153 @@
+/**
+ * Which account a call uses, and which tools an agent sees.
+ *  - A user acting directly (no agent) needs only to own the connection; no quota.
+ *  - An agent holding two connections of one provider must name one (p_connection_id,
+ *    or p_connection_ref = the tool-name suffix), else invalid_request.
+ *  - get_agent_tools lists live grants only, suffixes tool names when two connections
+ *    of one provider are granted, and every suffixed name resolves back to its account;
+ *    formats openai / anthropic / mcp have their runtimes' shapes.
+ */
+begin;
+set local search_path = extensions, public;
+select plan(35);
+
+select from tests.seed_world();
+
+-- ---- The user acting directly -------------------------------------------------------------------
+select tests.authenticate_as_service_role();
+select tests.remember('direct', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
+    p_recipients => '{+14155550100,+61400000001}', p_auth_mode => 'user'));
+select is(tests.recall('direct') ->> 'connection_id', tests.world('a_clicksend'),
+    'A acting directly (no agent, no grant) may use A''s only ClickSend connection');
+select results_eq(format('select agent_id, permission_id, quota_reserved, auth_mode from public.operations where id = %L', tests.recall('direct') ->> 'operation_id'),
+    $$ values (null::uuid, null::uuid, 0, 'user'::text) $$, '... logged with no agent, no grant, no quota reserved');
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_connection_id => tests.world('b_clicksend')::uuid,
+    p_recipients => '{+61400000001}', p_auth_mode => 'user') #>> '{error,details,reason}',
+    'no_grant', 'A acting directly cannot use B''s connection (as if it did not exist)');
+select is(private.begin_tool_call('smtp_send_email', p_user_id => tests.world('a_uid')::uuid, p_connection_ref => left(tests.world('b_smtp'), 8),
+    p_recipients => '{x@example.com}', p_auth_mode => 'user') #>> '{error,details,reason}',
+    'no_grant', '... nor name it by reference');
+
+-- ---- Two connections of one provider ---------------------------------------------------------------
+select tests.authenticate_as('user_a');
+select tests.remember('cs2', public.create_connection('clicksend_sms', 'A ClickSend two', '{"username":"a-two","api_key":"a-two-key"}'));
+select public.grant_agent_permission(tests.world('a_agent')::uuid, (tests.recall('cs2') ->> 'id')::uuid, '{sms}');
+select tests.remember('tools2', public.get_agent_tools(tests.world('a_agent')::uuid));
+select results_eq($$ select t ->> 'name' from jsonb_array_elements(tests.recall('tools2')) t order by 1 $$,
+    format('select unnest(%L::text[]) order by 1', array[
+           'clicksend_get_balance__' || left(tests.world('a_clicksend'), 8),
+           'clicksend_send_sms__' || left(tests.recall('cs2') ->> 'id', 8),
+           'clicksend_send_sms__' || left(tests.world('a_clicksend'), 8), 'smtp_send_email']),
+    'with two ClickSend grants every ClickSend tool name carries its account suffix; the single SMTP one does not');
+select tests.authenticate_as_service_role();
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') -> 'error',
+    jsonb_build_object('code', 'invalid_request', 'message', '2 ClickSend SMS/MMS connections are available; name one with connection_id',
+                       'details', jsonb_build_object('reason', 'ambiguous_connection')),
+    'an agent with two ClickSend grants must say which account: invalid_request');
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_id => (tests.recall('cs2') ->> 'id')::uuid, p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') #>> '{credentials,api_key}',
+    'a-two-key', 'p_connection_id picks the second account (and its credentials)');
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_ref => upper(left(tests.world('a_clicksend'), 8)), p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') ->> 'connection_id',
+    tests.world('a_clicksend'), 'p_connection_ref (the tool-name suffix, any case) picks the first account');
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_ref => left(tests.world('b_clicksend'), 8), p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') #>> '{error,details,reason}',
+    'no_grant', 'a reference to B''s account resolves to nothing');
+select is(private.begin_tool_call(split_part(t ->> 'name', '__', 1), p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_ref => nullif(split_part(t ->> 'name', '__', 2), ''), p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') ->> 'connection_id',
+    t ->> 'connection_id', 'listed tool ' || (t ->> 'name') || ' resolves to the account it was listed for')
+from jsonb_array_elements(tests.recall('tools2')) t where t ->> 'name' like 'clicksend_send_sms%';
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
+    p_recipients => '{+61400000001}', p_auth_mode => 'user') #>> '{error,details,reason}',
+    'ambiguous_connection', 'A acting directly with two ClickSend accounts must also name one');
+
+-- Revoking one of the two grants: get_agent_tools drops the suffix, so the unsuffixed name must work.
+select tests.authenticate_as('user_a');
+select public.revoke_agent_permission(id) from public.agent_permissions
+where agent_id = tests.world('a_agent')::uuid and connection_id = (tests.recall('cs2') ->> 'id')::uuid;
+select results_eq($$ select t ->> 'name' from jsonb_array_elements(public.get_agent_tools(tests.world('a_agent')::uuid)) t order by 1 $$,
+    $$ values ('clicksend_get_balance'), ('clicksend_send_sms'), ('smtp_send_email') $$,
+    'after revoking one ClickSend grant the tools are listed without a suffix again');
+select tests.authenticate_as_service_role();
+-- Fails today: begin_tool_call counts the revoked grant as a candidate and answers ambiguous_connection.
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') ->> 'connection_id',
+    tests.world('a_clicksend'), 'the unsuffixed clicksend_send_sms the agent was just shown resolves to its one live grant');
+
+-- ---- get_agent_tools lists live grants only ------------------------------------------------------------
+select tests.authenticate_as('user_a');
+select tests.remember(name, public.create_agent(name))
+from unnest(array['t_live', 't_revoked', 't_expired', 't_future', 't_disabled', 't_conn_off', 't_conn_gone', 't_balance']) name;
+select tests.remember('c_off', public.create_connection('clicksend_sms', 'A off', '{"username":"u","api_key":"k"}'));
+select tests.remember('c_gone', public.create_connection('clicksend_sms', 'A gone', '{"username":"u","api_key":"k"}'));
+select public.grant_agent_permission((tests.recall(a) ->> 'id')::uuid,
+                                     case when c is null then tests.world('a_clicksend')::uuid else (tests.recall(c) ->> 'id')::uuid end,
+                                     '{sms,balance}', p_expires_at => case when a = 't_future' then now() + interval '2 days' end)
+from (values ('t_live', null), ('t_revoked', null), ('t_expired', null), ('t_future', null), ('t_disabled', null),
+             ('t_conn_off', 'c_off'), ('t_conn_gone', 'c_gone')) v (a, c);
+select public.grant_agent_permission((tests.recall('t_balance') ->> 'id')::uuid, tests.world('a_clicksend')::uuid, '{balance}');
+select public.revoke_agent_permission(id) from public.agent_permissions where agent_id = (tests.recall('t_revoked') ->> 'id')::uuid;
+select public.update_agent_permission(id, '{"expires_at": "2001-01-01T00:00:00Z"}') from public.agent_permissions
+where agent_id = (tests.recall('t_expired') ->> 'id')::uuid;
+update public.agents set is_active = false where id = (tests.recall('t_disabled') ->> 'id')::uuid;
+select public.update_connection((tests.recall('c_off') ->> 'id')::uuid, '{"status": "disabled"}');
+select public.delete_connection((tests.recall('c_gone') ->> 'id')::uuid);
+
+select is(jsonb_array_length(public.get_agent_tools((tests.recall(a) ->> 'id')::uuid)), n, a || ': ' || why)
+from (values ('t_live', 2, 'a live sms+balance grant lists send_sms and get_balance'),
+             ('t_future', 2, 'a grant expiring later is still listed'),
+             ('t_revoked', 0, 'a revoked grant lists nothing'),
+             ('t_expired', 0, 'an expired grant lists nothing'),
+             ('t_disabled', 0, 'a disabled agent has no tools'),
+             ('t_conn_off', 0, 'a grant on a disabled connection lists nothing'),
+             ('t_conn_gone', 0, 'a grant on a deleted connection lists nothing')) v (a, n, why);
+select results_eq(format($q$ select t ->> 'name' from jsonb_array_elements(public.get_agent_tools(%L)) t $q$, tests.recall('t_balance') ->> 'id'),
+    $$ values ('clicksend_get_balance') $$, 'a balance-only grant lists only the balance tool');
+select ok(public.get_agent_tools((tests.recall('t_future') ->> 'id')::uuid) #>> '{0,description}' like '%Access expires%',
+    'the description tells the model when access expires');
+select ok(public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid) #>> '{0,description}' like '%Max 10 recipients per message.%100 of 100 messages left today%',
+    'the send tool''s description states its limits');
+
+-- ---- Formats ------------------------------------------------------------------------------------------
+select tests.remember('raw', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid));
+select tests.remember('openai', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid, 'openai'));
+select tests.remember('anthropic', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid, 'anthropic'));
+select tests.remember('mcp', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid, 'mcp'));
+
+select is(jsonb_array_length(tests.recall(f)), 2, f || ': one entry per tool') from unnest(array['openai', 'anthropic', 'mcp']) f;
+select results_eq(format($q$ select t ->> 'name' from jsonb_array_elements(tests.recall(%L)) t order by 1 $q$, f),
+                  $$ select t ->> 'name' from jsonb_array_elements(tests.recall('raw')) t order by 1 $$,
+                  f || ': same tool names as raw')
+from unnest(array['anthropic', 'mcp']) f;
+select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{function,type}' and t ->> 'type' = 'function'
+                   and array(select jsonb_object_keys(t -> 'function') order by 1) = '{description,name,parameters,strict}'
+                   and (t #>> '{function,strict}')::boolean
+                   and t #>> '{function,parameters,type}' = 'object'
+                   and t #> '{function,parameters,additionalProperties}' = 'false'
+                   and (select coalesce(array_agg(k order by k), '{}') from jsonb_object_keys(t #> '{function,parameters,properties}') k)
+                       = (select coalesce(array_agg(k order by k), '{}') from jsonb_array_elements_text(t #> '{function,parameters,required}') k)
+                   and t #>> '{function,name}' ~ '^[a-zA-Z0-9_-]{1,64}$'),
+          'openai: {type:"function", function:{name, description, parameters, strict:true}}, strict-mode parameters')
+from jsonb_array_elements(tests.recall('openai')) t;
+select results_eq($$ select t #>> '{function,name}' from jsonb_array_elements(tests.recall('openai')) t order by 1 $$,
+                  $$ select t ->> 'name' from jsonb_array_elements(tests.recall('raw')) t order by 1 $$,
+                  'openai: same tool names as raw');
+select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{description,input_schema,name}'
+                   and t #>> '{input_schema,type}' = 'object'),
+          'anthropic: {name, description, input_schema:{type:"object",…}}')
+from jsonb_array_elements(tests.recall('anthropic')) t;
+select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{annotations,description,inputSchema,name,title}'
+                   and t #>> '{inputSchema,type}' = 'object'
+                   and jsonb_typeof(t #> '{annotations,readOnlyHint}') = 'boolean'
+                   and jsonb_typeof(t #> '{annotations,destructiveHint}') = 'boolean'),
+          'mcp: {name, title, description, inputSchema, annotations:{readOnlyHint, destructiveHint, …}}')
+from jsonb_array_elements(tests.recall('mcp')) t;
+select results_eq($$ select t ->> 'name', (t #>> '{annotations,readOnlyHint}')::boolean from jsonb_array_elements(tests.recall('mcp')) t order by 1 $$,
+    $$ values ('clicksend_get_balance', true), ('clicksend_send_sms', false) $$,
+    'mcp: the balance tool is read-only, the send tool is not');
+select throws_ok(format('select public.get_agent_tools(%L, %L)', tests.recall('t_live') ->> 'id', 'langchain'),
+    '22023', null, 'an unknown format is refused (22023)');
+
+select * from finish();
+rollback;

@@ -6,7 +6,7 @@
  *    with an agent key (or the user's session plus an agent id).
  * Works in Node and the browser (no Node built-ins).
  */
-import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+import { createClient, FunctionsHttpError, type SupabaseClient, type SupabaseClientOptions } from "@supabase/supabase-js";
 import type { Database, Json } from "./database.types.ts";
 
 export type { Database, Json };
@@ -142,10 +142,20 @@ export class Switchboard {
   deleteConnection(connectionId: string): Promise<{ id: string; deleted: true }> {
     return this.rpc("delete_connection", { p_connection_id: connectionId });
   }
+  /** The user's connections, in the same shape the connection RPCs return (no Vault reference). */
   async listConnections(): Promise<Connection[]> {
-    const { data, error } = await this.supabase.from("connections").select("*").order("created_at");
-    if (error) throw rpcError(error);
-    return data as unknown as Connection[];
+    const [connections, providers] = await Promise.all([
+      this.supabase.from("connections").select("*").order("created_at"),
+      this.supabase.from("service_providers").select("id,name"),
+    ]);
+    if (connections.error) throw rpcError(connections.error);
+    if (providers.error) throw rpcError(providers.error);
+    const names = new Map(providers.data.map((p) => [p.id, p.name]));
+    return connections.data.map(({ secret_id, deleted_at: _deleted, provider_id, ...row }) => ({
+      ...row,
+      provider: names.get(provider_id) as ProviderName,
+      has_credentials: secret_id !== null,
+    })) as Connection[];
   }
   /** Runs the provider's credential check (e.g. SendGrid /v3/scopes) and records the result. */
   async testConnection(provider: ProviderName, connectionId: string): Promise<{ ok: boolean; message: string }> {
@@ -209,7 +219,14 @@ export class Switchboard {
 }
 
 export type AgentOptions =
-  | { supabaseUrl: string; agentKey: string; anonKey?: string; fetch?: typeof fetch }
+  | {
+    supabaseUrl: string;
+    agentKey: string;
+    anonKey?: string;
+    fetch?: typeof fetch;
+    /** supabase-js realtime options; on Node 20 pass `{ transport: WebSocket }` from the "ws" package. */
+    realtime?: SupabaseClientOptions<"public">["realtime"];
+  }
   | { supabase: SupabaseClient; agentId: string };
 
 /** For an agent runtime: its tools, and calling them. */
@@ -223,6 +240,7 @@ export class SwitchboardAgent {
       this.supabase = createClient(options.supabaseUrl, options.anonKey ?? options.agentKey, {
         global: { headers: { Authorization: `Bearer ${options.agentKey}` }, fetch: options.fetch },
         auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+        realtime: options.realtime,
       });
       this.agentId = null;
     } else {

@@ -10,12 +10,7 @@ import { readFile } from "node:fs/promises";
 import { loadConfig, statePath } from "./config.ts";
 import { redact, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { runDemo } from "./demo.ts";
-import { startStack, type StackStatus, type StartStackOptions } from "./stack.ts";
-
-// ---- DEMO DATA HOOK (owned by the lead) ------------------------------------------
-// Set this to the function that creates the demo user, agent and agent key and
-// returns { DEMO_USER_ID, DEMO_USER_JWT, DEMO_AGENT_ID, DEMO_AGENT_KEY }.
-const seedDemo: StartStackOptions["seedDemo"] = undefined;
+import { startStack, type StackStatus } from "./stack.ts";
 
 function printBlock(status: StackStatus): void {
   const shown = Object.entries(status).filter(([key]) => key !== "SENDGRID_FAKE_PUBLIC_KEY");

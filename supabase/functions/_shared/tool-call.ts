@@ -170,7 +170,7 @@ export async function runTool(
   }
 
   if (!isSendResult(outcome)) {
-    const response = { operation_id: operationId, status: "succeeded", ...outcome.data };
+    const response = { ...outcome.data, operation_id: operationId, status: "succeeded" };
     await finish(operationId, { status: "succeeded", response, durationMs: elapsed() });
     return response;
   }
@@ -179,14 +179,15 @@ export async function runTool(
   const maybeSent = Number(outcome.data.maybe_sent_count ?? 0);
   const kept = outcome.sentCount + maybeSent;
   const status = outcome.sentCount === 0 && maybeSent === 0 ? "failed" : kept < recipients.length || maybeSent > 0 ? "partial" : "succeeded";
+  // Provider data first: our operation id and status must not be shadowed by its fields.
   const response = {
+    ...outcome.data,
     operation_id: operationId,
     status,
     sent: outcome.sentCount,
     failed: outcome.recipients.filter((r) => !r.ok).length,
     recipients: outcome.recipients,
     provider_message_ids: outcome.providerMessageIds,
-    ...outcome.data,
   };
   if (status === "failed") {
     const apiError = new ApiError("provider_error", "the provider accepted none of the recipients", {

@@ -19,9 +19,9 @@ function toolError(error: ApiError) {
   return { isError: true, content: [{ type: "text" as const, text: JSON.stringify(body) }], structuredContent: body };
 }
 
-function mcpServer(caller: Caller): Server {
+function mcpServer(caller: Caller, listed?: unknown[]): Server {
   const server = new Server({ name: "switchboard", version: "0.1.0" }, { capabilities: { tools: {} } });
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await listTools(caller, "mcp") as McpTool[] }));
+  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: (listed ?? await listTools(caller, "mcp")) as McpTool[] }));
   server.setRequestHandler(CallToolRequestSchema, async (request: CallToolRequest) => {
     try {
       const { capability, connectionRef } = parseToolName(request.params.name);
@@ -39,8 +39,12 @@ function mcpServer(caller: Caller): Server {
 Deno.serve(serveJson(async (req) => {
   const query = Object.fromEntries(new URL(req.url).searchParams);
   const caller = await authenticate(req, query, { requireAgent: true });
+  // MCP reports request failures inside a 200 (JSON-RPC errors), so an unknown, revoked or
+  // expired agent key is refused here, at the HTTP layer (401), like every other function.
+  // The same round trip reads the tool list, which tools/list then reuses.
+  const listed = caller.mode === "agent_key" ? await listTools(caller, "mcp") : undefined;
   const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
-  await mcpServer(caller).connect(transport);
+  await mcpServer(caller, listed).connect(transport);
   return await transport.handleRequest(req);
 }));
 

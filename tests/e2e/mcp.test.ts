@@ -1,0 +1,237 @@
+/**
+ * The mcp function with the MCP SDK's own client (Streamable HTTP): initialize,
+ * tools/list from live grants, tools/call sending a real SMS through the fake, and
+ * refusals as MCP tool errors carrying our error envelope. Revoked keys must be
+ * refused at the HTTP layer (401), like every other function.
+ */
+import { randomUUID } from "node:crypto";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { agentWithKey, connectedUser, type Connected } from "./fixtures.ts";
+import { adminSql, closeAdminSql, status, type TestUser } from "./helpers.ts";
+
+const clients: Client[] = [];
+
+/** Connects the SDK client with a bearer token (agent key, or user JWT with ?agent_id=). */
+async function connect(token: string, query: Record<string, string> = {}): Promise<Client> {
+  const url = new URL(`${status().FUNCTIONS_URL}/mcp`);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const client = new Client({ name: "switchboard-e2e", version: "1.0.0" });
+  await client.connect(transport);
+  clients.push(client);
+  return client;
+}
+
+async function rpc<T = any>(user: TestUser, fn: string, args: Record<string, unknown>): Promise<T> {
+  const { data, error } = await user.client.rpc(fn, args);
+  if (error) throw new Error(`${fn}: ${error.message}`);
+  return data as T;
+}
+
+const fakeMessages = async () => {
+  const res = await fetch(`${status().CLICKSEND_FAKE_URL.replace(/\/v3$/, "")}/__fake/messages`);
+  return ((await res.json()) as { messages: any[] }).messages;
+};
+
+/** How a request ended, compactly: "accepted" or the HTTP status the SDK's transport reported. */
+async function outcome(promise: Promise<unknown>): Promise<"accepted" | { code: unknown; message?: string }> {
+  try {
+    await promise;
+    return "accepted";
+  } catch (error) {
+    return { code: (error as { code?: unknown }).code };
+  }
+}
+
+const text = (result: any) => (result.content as { type: string; text: string }[]).find((c) => c.type === "text")!.text;
+
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((c) => c.close().catch(() => {})));
+});
+afterAll(closeAdminSql);
+
+describe("MCP over Streamable HTTP", () => {
+  let c: Connected;
+  let key: string;
+  let keyId: string;
+  let agentId: string;
+  let grants: any[];
+
+  beforeAll(async () => {
+    c = await connectedUser();
+    const made = await agentWithKey(c.user, [
+      { connectionId: c.clicksend.id, scopes: ["sms", "balance"], maxRecipientsPerMessage: 3, dailySendLimit: 4, blockedRecipients: ["+6149"] },
+      { connectionId: c.sendgrid.id, scopes: ["email"] },
+    ], "mcp agent");
+    ({ key, keyId } = made);
+    agentId = made.agent.id;
+    grants = made.permissions;
+  });
+
+  it("initializes: server info and the tools capability", async () => {
+    const client = await connect(key);
+    expect(client.getServerVersion()).toMatchObject({ name: "switchboard", version: expect.any(String) });
+    expect(client.getServerCapabilities()?.tools).toBeDefined();
+    await expect(client.ping()).resolves.toBeDefined();
+  });
+
+  it("tools/list matches the agent's grants, in MCP's shape", async () => {
+    const client = await connect(key);
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email"]);
+    for (const tool of tools) {
+      expect(tool).toMatchObject({
+        title: expect.any(String),
+        description: expect.any(String),
+        inputSchema: { type: "object" },
+        annotations: { readOnlyHint: tool.name === "clicksend_get_balance", destructiveHint: false },
+      });
+    }
+    expect(tools.find((t) => t.name === "clicksend_send_sms")!.description).toContain("Max 3 recipients per message.");
+
+    // The same list the HTTP discovery gives.
+    const res = await fetch(`${status().FUNCTIONS_URL}/agent-tools?format=mcp`, { headers: { Authorization: `Bearer ${key}` } });
+    const http = (await res.json()) as { tools: any[] };
+    expect(tools.map((t) => t.name)).toEqual(http.tools.map((t) => t.name));
+  });
+
+  it("works with the user's JWT and ?agent_id= too", async () => {
+    const client = await connect(c.user.token, { agent_id: agentId });
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email"]);
+  });
+
+  it("tools/call sends an SMS: the fake received it and the operation row records it", async () => {
+    const client = await connect(key);
+    const body = `MCP hello ${randomUUID().slice(0, 8)}`;
+    const result: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000100"], body } });
+    expect(result.isError ?? false).toBe(false);
+    expect(result.structuredContent).toMatchObject({ status: "succeeded", sent: 1 });
+    expect(JSON.parse(text(result))).toEqual(result.structuredContent);
+    const operationId = result.structuredContent.operation_id as string;
+
+    const received = (await fakeMessages()).find((m) => m.custom_string === operationId);
+    expect(received).toMatchObject({ to: "+61412000100", body, username: "demo" });
+    const [row] = await adminSql()`select * from public.operations where id = ${operationId}`;
+    expect(row).toMatchObject({
+      status: "succeeded", auth_mode: "agent_key", agent_id: agentId, connection_id: c.clicksend.id,
+      capability_key: "clicksend_send_sms", recipients: ["+61412000100"],
+    });
+    expect(row.provider_message_ids).toEqual([received.message_id]);
+  });
+
+  it("a read-only tool answers with structured content", async () => {
+    const client = await connect(key);
+    const result: any = await client.callTool({ name: "clicksend_get_balance", arguments: {} });
+    expect(result.isError ?? false).toBe(false);
+    expect(result.structuredContent).toMatchObject({ status: "succeeded" });
+  });
+
+  it("a blocked recipient is an MCP tool error carrying permission_denied", async () => {
+    const client = await connect(key);
+    const result: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61491570006"], body: "no" } });
+    expect(result.isError).toBe(true);
+    expect(result.structuredContent).toMatchObject({
+      error: { code: "permission_denied", details: { reason: "recipient_not_allowed", recipient: "+61491570006" } },
+    });
+    expect(text(result)).toContain("permission_denied");
+    const [row] = await adminSql()`select status, error_code from public.operations where id = ${result.structuredContent.error.details.operation_id}`;
+    expect(row).toEqual({ status: "denied", error_code: "permission_denied" });
+  });
+
+  it("over the daily limit is an MCP tool error carrying quota_exceeded", async () => {
+    const client = await connect(key);
+    // 1 used by the earlier send; 3 more fill the limit of 4.
+    const fill: any = await client.callTool({
+      name: "clicksend_send_sms", arguments: { to: ["+61412000101", "+61412000102", "+61412000103"], body: `fill ${randomUUID()}` },
+    });
+    expect(fill.isError ?? false, text(fill)).toBe(false);
+    const over: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000104"], body: `over ${randomUUID()}` } });
+    expect(over.isError).toBe(true);
+    expect(over.structuredContent.error).toMatchObject({
+      code: "quota_exceeded", details: { daily_send_limit: 4, used_today: 4, requested: 1 },
+    });
+    expect(text(over)).toContain("quota_exceeded");
+    const { tools } = await client.listTools();
+    expect(tools.find((t) => t.name === "clicksend_send_sms")!.description).toContain("0 of 4 messages left today (UTC).");
+  });
+
+  it("invalid arguments and unknown tools are tool errors too", async () => {
+    const client = await connect(key);
+    const invalid: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: [], body: "" } });
+    expect(invalid.isError).toBe(true);
+    expect(invalid.structuredContent.error.code).toBe("invalid_request");
+    const unknown: any = await client.callTool({ name: "nope_tool", arguments: {} });
+    expect(unknown.isError).toBe(true);
+    expect(unknown.structuredContent.error.code).toBe("not_found");
+  });
+
+  it("an expired grant's tools disappear from tools/list and tools/call is refused", async () => {
+    const client = await connect(key);
+    const sendgridGrant = grants.find((g) => g.connection_id === c.sendgrid.id);
+    await rpc(c.user, "update_agent_permission", {
+      p_permission_id: sendgridGrant.id, p_changes: { expires_at: new Date(Date.now() - 1000).toISOString() },
+    });
+    const { tools } = await client.listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms"]);
+    const refused: any = await client.callTool({
+      name: "sendgrid_send_email", arguments: { to: ["a@example.com"], subject: "late", text: "too late" },
+    });
+    expect(refused.isError).toBe(true);
+    expect(refused.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "expired" } });
+  });
+
+  it("a revoked key: tools/call is refused at once", async () => {
+    const { key: doomed, keyId: doomedId } = await agentWithKey(c.user, [{ connectionId: c.clicksend.id, scopes: ["sms"] }], "doomed mcp");
+    const client = await connect(doomed);
+    await rpc(c.user, "revoke_agent_key", { p_key_id: doomedId });
+    // Whatever the transport does, nothing is sent.
+    const outcome = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000105"], body: "revoked" } })
+      .then((r: any) => r, (e: any) => e);
+    if (outcome instanceof Error) {
+      expect((outcome as any).code).toBe(401);
+    } else {
+      expect(outcome.isError).toBe(true);
+      expect(outcome.structuredContent.error).toMatchObject({ code: "unauthorized", message: "agent key revoked" });
+    }
+    expect((await fakeMessages()).some((m) => m.body === "revoked")).toBe(false);
+  });
+
+  it("a revoked key: the HTTP request is refused with 401 (initialize and tools/list)", async () => {
+    const { key: doomed, keyId: doomedId } = await agentWithKey(c.user, [{ connectionId: c.clicksend.id, scopes: ["sms"] }], "doomed mcp 2");
+    const live = await connect(doomed);
+    await rpc(c.user, "revoke_agent_key", { p_key_id: doomedId });
+
+    // A new session cannot even initialize.
+    expect(await outcome(connect(doomed))).toEqual({ code: 401 });
+    // An open client's next request is refused by HTTP status, not as a JSON-RPC error in a 200.
+    expect(await outcome(live.listTools())).toEqual({ code: 401 });
+    // Raw request: the documented envelope.
+    const res = await fetch(`${status().FUNCTIONS_URL}/mcp`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${doomed}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
+    });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as any).error).toMatchObject({ code: "unauthorized", message: "agent key revoked" });
+    // The user's other key is unaffected.
+    expect(keyId).not.toBe(doomedId);
+    await expect((await connect(key)).listTools()).resolves.toBeDefined();
+  });
+
+  it("an unknown agent key is refused with 401", async () => {
+    expect(await outcome(connect(`sb_agent_${"z".repeat(43)}`))).toEqual({ code: 401 });
+  });
+
+  it("a missing or invalid bearer is refused with 401", async () => {
+    const res = await fetch(`${status().FUNCTIONS_URL}/mcp`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
+    });
+    expect(res.status).toBe(401);
+    expect(await outcome(connect("not-a-token"))).toEqual({ code: 401 });
+  });
+});

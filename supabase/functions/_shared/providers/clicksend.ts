@@ -685,7 +685,7 @@ function scrubSecrets(value: unknown): unknown {
   if (!value || typeof value !== "object") return value;
   const out: Json = {};
   for (const [k, v] of Object.entries(value)) {
-    if (/api_?key|password|secret|token|^_subaccount$/i.test(k)) continue;
+    if (/api_?key|password|secret|token|username|^_subaccount$/i.test(k)) continue;
     out[k] = scrubSecrets(v);
   }
   return out;

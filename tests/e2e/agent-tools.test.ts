@@ -8,6 +8,7 @@
 import { randomUUID } from "node:crypto";
 import Ajv2020 from "ajv/dist/2020.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { strictViolations } from "../support/openai-strict.ts";
 import {
   agentWithKey,
   callFunction,
@@ -21,25 +22,6 @@ import { adminSql, closeAdminSql, newUser, status, type TestUser } from "./helpe
 type Schema = Record<string, any>;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
 
-/** Every violation of OpenAI's strict-mode rules (Structured Outputs subset) in a schema. */
-function strictViolations(schema: Schema, path = "$"): string[] {
-  const problems: string[] = [];
-  const allowed = new Set(["type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const",
-    "description", "title", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "multipleOf", "minItems", "maxItems", "$defs", "$ref"]);
-  for (const key of Object.keys(schema)) if (!allowed.has(key)) problems.push(`${path}: unsupported keyword ${key}`);
-  const isObject = schema.type === "object" || (Array.isArray(schema.type) && schema.type.includes("object"));
-  if (isObject) {
-    if (schema.additionalProperties !== false) problems.push(`${path}: object not closed`);
-    const keys = Object.keys(schema.properties ?? {});
-    const required = new Set(schema.required ?? []);
-    for (const key of keys) if (!required.has(key)) problems.push(`${path}.${key}: not required`);
-    for (const [key, child] of Object.entries(schema.properties ?? {})) problems.push(...strictViolations(child as Schema, `${path}.${key}`));
-  }
-  if (schema.items) problems.push(...strictViolations(schema.items, `${path}[]`));
-  for (const [i, branch] of (schema.anyOf ?? []).entries()) problems.push(...strictViolations(branch, `${path}|${i}`));
-  return problems;
-}
 
 /** A schema is valid JSON Schema 2020-12 (meta-schema) and compiles. */
 function expectValidSchema(schema: Schema, label: string) {

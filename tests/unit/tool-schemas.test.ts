@@ -6,31 +6,12 @@
  */
 import Ajv2020 from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
+import { strictViolations } from "../support/openai-strict.ts";
 import { dropNulls, inputSchema, strictSchema } from "../../supabase/functions/_shared/tool-schemas.ts";
 import { allTools, toolFor } from "../../supabase/functions/_shared/tools/index.ts";
 
-type Schema = Record<string, any>;
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
 
-/** Collects every violation of OpenAI's strict-mode rules in a schema. */
-function strictViolations(schema: Schema, path = "$"): string[] {
-  const problems: string[] = [];
-  const allowed = new Set(["type", "properties", "required", "additionalProperties", "items", "anyOf", "enum", "const",
-    "description", "title", "pattern", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
-    "multipleOf", "minItems", "maxItems", "$defs", "$ref"]);
-  for (const key of Object.keys(schema)) if (!allowed.has(key)) problems.push(`${path}: unsupported keyword ${key}`);
-  const isObject = schema.type === "object" || (Array.isArray(schema.type) && schema.type.includes("object"));
-  if (isObject) {
-    if (schema.additionalProperties !== false) problems.push(`${path}: object not closed`);
-    const keys = Object.keys(schema.properties ?? {});
-    const required = new Set(schema.required ?? []);
-    for (const key of keys) if (!required.has(key)) problems.push(`${path}.${key}: not required`);
-    for (const [key, child] of Object.entries(schema.properties ?? {})) problems.push(...strictViolations(child as Schema, `${path}.${key}`));
-  }
-  if (schema.items) problems.push(...strictViolations(schema.items, `${path}[]`));
-  for (const [i, branch] of (schema.anyOf ?? []).entries()) problems.push(...strictViolations(branch, `${path}|${i}`));
-  return problems;
-}
 
 /** A valid call for each tool, as a model would make it. */
 const samples: Record<string, Record<string, unknown>> = {

@@ -6,11 +6,9 @@
  *   status              the running stack as one flat JSON object (exit 1 if not running)
  *   db:reset            recreate the database: bootstrap, migrations, seed
  */
-import { readFile } from "node:fs/promises";
-import { loadConfig, statePath } from "./config.ts";
 import { redact, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { runDemo } from "./demo.ts";
-import { startStack, type StackStatus } from "./stack.ts";
+import { readRunningState, startStack, type StackStatus } from "./stack.ts";
 
 function printBlock(status: StackStatus): void {
   const shown = Object.entries(status).filter(([key]) => key !== "SENDGRID_FAKE_PUBLIC_KEY");
@@ -38,22 +36,7 @@ async function start(args: string[]): Promise<void> {
 }
 
 async function status(): Promise<void> {
-  const config = loadConfig();
-  const file = statePath(config);
-  let state: StackStatus;
-  try {
-    state = JSON.parse(await readFile(file, "utf8")) as StackStatus;
-  } catch {
-    console.error(`The local stack is not running (no ${file}). Start it with \`npm start\`.`);
-    process.exit(1);
-  }
-  try {
-    const res = await fetch(`${state.API_URL}/_devstack/health`, { signal: AbortSignal.timeout(3_000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  } catch (error) {
-    console.error(`The local stack is not running: ${state.API_URL} does not answer (${(error as Error).message}). Start it with \`npm start\`.`);
-    process.exit(1);
-  }
+  const state = await readRunningState();
   console.log(JSON.stringify(state, null, 2));
 }
 

@@ -18,7 +18,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import WebSocket from "ws";
 import { loadConfig, statePath } from "./config.ts";
 import { configureJwt, createUserToken, type JwtIssuer } from "./jwt.ts";
-import type { SeedDemoContext, StackStatus } from "./stack.ts";
+import { readRunningState, type SeedDemoContext, type StackStatus } from "./stack.ts";
 
 /** Created by supabase/seed.sql. */
 export const DEMO_USER_ID = "00000000-0000-4000-8000-00000000d3e0";
@@ -292,23 +292,10 @@ async function waitForEvents(supabase: SupabaseClient, operations: Set<string>, 
 
 async function main(): Promise<void> {
   const config = loadConfig();
-  const file = statePath(config);
-  let state: StackStatus;
-  try {
-    state = JSON.parse(await readFile(file, "utf8")) as StackStatus;
-  } catch {
-    console.error(`The local stack is not running (no ${file}). Start it with \`npm start\`.`);
-    process.exit(1);
-  }
-  try {
-    const res = await fetch(`${state.API_URL}/_devstack/health`, { signal: AbortSignal.timeout(3_000) });
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-  } catch (error) {
-    console.error(`The local stack does not answer at ${state.API_URL} (${(error as Error).message}). Start it with \`npm start\`.`);
-    process.exit(1);
-  }
+  const state = await readRunningState(config);
   configureJwt({ stateDir: config.stateDir, apiUrl: state.API_URL });
   const demo = await runDemo(state);
+  const file = statePath(config);
   // The earlier demo key was revoked: keep `npm run status` truthful.
   await writeFile(file, `${JSON.stringify({ ...state, ...demo }, null, 2)}\n`, { mode: 0o600 });
   console.log(`Updated ${file}: DEMO_AGENT_ID=${demo.DEMO_AGENT_ID}, DEMO_AGENT_KEY=${demo.DEMO_AGENT_KEY.slice(0, 16)}…`);

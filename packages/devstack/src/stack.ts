@@ -276,3 +276,26 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
     throw error;
   }
 }
+
+/**
+ * The status of the stack `npm start` is running, or exits with a clear message when
+ * none answers. Used by `npm run status` and `npm run demo`.
+ */
+export async function readRunningState(config: DevstackConfig = loadConfig()): Promise<StackStatus> {
+  const file = statePath(config);
+  let state: StackStatus;
+  try {
+    state = JSON.parse(await readFile(file, "utf8")) as StackStatus;
+  } catch {
+    console.error(`The local stack is not running (no ${file}). Start it with \`npm start\`.`);
+    process.exit(1);
+  }
+  try {
+    const res = await fetch(`${state.API_URL}/_devstack/health`, { signal: AbortSignal.timeout(3_000) });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+  } catch (error) {
+    console.error(`The local stack is not running: ${state.API_URL} does not answer (${(error as Error).message}). Start it with \`npm start\`.`);
+    process.exit(1);
+  }
+  return state;
+}

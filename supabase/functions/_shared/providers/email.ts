@@ -137,3 +137,28 @@ export function allRecipients(args: MailRecipients): string[] {
   }
   return [...seen];
 }
+
+/** A mail's redacted summary for the operation log: counts and metadata, never bodies, addresses or attachment content. */
+export function summarizeMail(args: MailRecipients & {
+  subject?: string;
+  text?: string;
+  html?: string;
+  reply_to?: string;
+  attachments?: Attachment[];
+}): Record<string, unknown> {
+  return {
+    to_count: args.to.length,
+    cc_count: args.cc?.length ?? 0,
+    bcc_count: args.bcc?.length ?? 0,
+    recipient_count: allRecipients(args).length,
+    subject_length: args.subject?.length ?? 0,
+    has_text: args.text !== undefined,
+    has_html: args.html !== undefined,
+    has_reply_to: args.reply_to !== undefined,
+    attachments: (args.attachments ?? []).map((a) => ({
+      filename: a.filename,
+      size: base64DecodedSize(a.content),
+      ...(a.content_type ? { content_type: a.content_type } : {}),
+    })),
+  };
+}

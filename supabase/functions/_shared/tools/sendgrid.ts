@@ -3,7 +3,7 @@
  * recipient extraction, redacted summary and the call into the SendGrid adapter.
  */
 import { z } from "zod";
-import { allRecipients, base64DecodedSize, mailInputShape, MAX_RECIPIENTS } from "../providers/email.ts";
+import { allRecipients, mailInputShape, MAX_RECIPIENTS, summarizeMail } from "../providers/email.ts";
 import { resolveBaseUrl, sendMail, toSendGridConfig, toSendGridCredentials } from "../providers/sendgrid.ts";
 import type { ToolDefinition } from "./types.ts";
 
@@ -116,18 +116,7 @@ export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> =
 
   /** Counts and metadata only: never bodies, addresses or attachment content. */
   summarize: (args) => ({
-    to_count: args.to.length,
-    cc_count: args.cc?.length ?? 0,
-    bcc_count: args.bcc?.length ?? 0,
-    recipient_count: allRecipients(args).length,
-    subject_length: args.subject?.length ?? 0,
-    has_text: args.text !== undefined,
-    has_html: args.html !== undefined,
-    attachments: (args.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      size: base64DecodedSize(a.content),
-      ...(a.content_type ? { content_type: a.content_type } : {}),
-    })),
+    ...summarizeMail(args),
     template_id: args.template_id ?? null,
     categories: args.categories ?? [],
     send_at: args.send_at ?? null,

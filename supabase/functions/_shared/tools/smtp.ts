@@ -3,7 +3,7 @@
  * extraction, redacted summary and the call into the SMTP adapter.
  */
 import { z } from "zod";
-import { allRecipients, base64DecodedSize, mailInputShape } from "../providers/email.ts";
+import { allRecipients, mailInputShape, summarizeMail } from "../providers/email.ts";
 import { sendMail, toSmtpConfig, toSmtpCredentials } from "../providers/smtp.ts";
 import type { ToolDefinition } from "./types.ts";
 
@@ -80,21 +80,7 @@ export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
   recipients: (args) => allRecipients(args),
 
   /** Counts and metadata only: never bodies, addresses or attachment content. */
-  summarize: (args) => ({
-    to_count: args.to.length,
-    cc_count: args.cc?.length ?? 0,
-    bcc_count: args.bcc?.length ?? 0,
-    recipient_count: allRecipients(args).length,
-    subject_length: args.subject?.length ?? 0,
-    has_text: args.text !== undefined,
-    has_html: args.html !== undefined,
-    has_reply_to: args.reply_to !== undefined,
-    attachments: (args.attachments ?? []).map((a) => ({
-      filename: a.filename,
-      size: base64DecodedSize(a.content),
-      ...(a.content_type ? { content_type: a.content_type } : {}),
-    })),
-  }),
+  summarize: (args) => summarizeMail(args),
 
   execute(ctx, args) {
     return sendMail(

@@ -1,0 +1,855 @@
+/**
+ * `npm run bench` — Switchboard's performance budgets (DESIGN.md §8), each measured
+ * as a ratio against a baseline taken in the same run, on the same machine:
+ *
+ *   1. DB work of one tool call at 1 M operations  vs  `select 1` round trips
+ *      (+ structural check: round trips per tool call, counted on the wire)
+ *   2. Edge path overhead (HTTP → function → DB → fake → DB)  vs  POST to the fake directly
+ *      + throughput at concurrency 16  vs  the fake's own throughput
+ *   3. Tool discovery, 20 grants among 100 k connections  vs  a trivial request to the same host
+ *   4. Bulk: 10 000 SMS recipients in one call  vs  the same 10 provider requests made directly
+ *   5. Concurrency safety: 1 000 concurrent sends against a daily limit of 50
+ *
+ * Writes bench/results.json, bench/results.md and bench/plans.md; prints the table.
+ * The stack (own database `switchboard_bench`, ephemeral ports, state in .devstack/bench)
+ * is stopped at the end, also on failure or Ctrl-C. See docs/benchmarks.md.
+ */
+import { execFile, execFileSync } from "node:child_process";
+import { promisify } from "node:util";
+import { randomUUID } from "node:crypto";
+import { mkdir, open, writeFile } from "node:fs/promises";
+import { cpus, loadavg } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import postgres, { type Sql } from "postgres";
+import { REPO_ROOT } from "../packages/devstack/src/config.ts";
+import { resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
+import { configureJwt } from "../packages/devstack/src/jwt.ts";
+import { startStack, type StackHandle, type StackStatus } from "../packages/devstack/src/stack.ts";
+import { cpuMeter, type CpuReport } from "./lib/cpu.ts";
+import { DEFAULT_SPEC, generateData, type DataReport } from "./lib/datagen.ts";
+import { explainMarkdown, explainSession, type ExplainCapture } from "./lib/explain.ts";
+import { createFixture, type BenchFixture } from "./lib/fixture.ts";
+import { HttpClient } from "./lib/http.ts";
+import { startPgCounter } from "./lib/pg-counter.ts";
+import { startProbeHost } from "./lib/probe-host.ts";
+import { consoleTable, writeResults, type ResultRow } from "./lib/report.ts";
+import { nowMs, round, runBounded, runForDuration, summarize, type Summary } from "./lib/stats.ts";
+
+const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+const STATE_DIR = join(REPO_ROOT, ".devstack", "bench");
+const DB_NAME = "switchboard_bench";
+
+// Sizes; the env overrides are for quick iterations only (results then say so).
+const int = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
+const CFG = {
+  users: int("BENCH_USERS", DEFAULT_SPEC.users),
+  connections: int("BENCH_CONNECTIONS", DEFAULT_SPEC.connections),
+  operations: int("BENCH_OPERATIONS", DEFAULT_SPEC.operations),
+  dbIterations: int("BENCH_DB_N", 2000),
+  dbWarmup: 200,
+  edgeIterations: int("BENCH_EDGE_N", 1000),
+  edgeWarmup: 200,
+  discoveryIterations: int("BENCH_DISCOVERY_N", 1000),
+  discoveryWarmup: 100,
+  throughputSeconds: int("BENCH_THROUGHPUT_SECONDS", 5),
+  throughputConcurrency: 16,
+  bulkRecipients: 10_000,
+  concurrencySends: 1000,
+  concurrencyInFlight: 100,
+  quotaLimit: 50,
+  structuralCalls: 20,
+  breakdownIterations: int("BENCH_BREAKDOWN_N", 300),
+};
+
+const RECIPIENT = "+61412345678";
+const BODY = "Switchboard benchmark: your appointment is confirmed for 10:30 tomorrow.";
+const CLICKSEND_AUTH = `Basic ${Buffer.from("demo:demo-key").toString("base64")}`;
+
+const log = (line: string) => console.log(`[bench] ${line}`);
+const ms = (s: Summary) => ({ p50: round(s.p50), p95: round(s.p95), p99: round(s.p99), mean: round(s.mean), min: round(s.min), max: round(s.max), n: s.n });
+
+interface Context {
+  stack: StackHandle;
+  status: StackStatus;
+  dbUrl: string;
+  admin: Sql;
+  fx: BenchFixture;
+  fakeOrigin: string;
+}
+
+const rows: ResultRow[] = [];
+/** 1-minute load average at the start of each phase: the machine may be shared. */
+const load: Record<string, number> = {};
+const markLoad = (phase: string) => {
+  load[phase] = round(loadavg()[0], 2);
+};
+const details: Record<string, unknown> = {};
+const notes: string[] = [];
+const captures: ExplainCapture[] = [];
+
+// ---------------------------------------------------------------------------
+// Provider fake control
+// ---------------------------------------------------------------------------
+
+const control = new HttpClient(1);
+
+async function fake(ctx: Context, method: string, path: string, body?: unknown) {
+  const res = await control.json(`${ctx.fakeOrigin}${path}`, { method, body });
+  if (res.status !== 200) throw new Error(`fake ${method} ${path}: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Fresh fake state: counters and messages cleared, a balance that never runs out. */
+async function resetFake(ctx: Context) {
+  await fake(ctx, "POST", "/__fake/reset", {});
+  await fake(ctx, "POST", "/__fake/accounts", { username: "demo", balance: 1e9 });
+}
+
+async function sendRequests(ctx: Context): Promise<number> {
+  const body = await fake(ctx, "GET", "/__fake/requests");
+  return Number(body.requests?.["POST /v3/sms/send"] ?? 0);
+}
+
+async function fakeMessageCount(ctx: Context): Promise<number> {
+  const body = await fake(ctx, "GET", "/__fake/messages");
+  return (body.messages as unknown[]).length;
+}
+
+// ---------------------------------------------------------------------------
+// 1. Database work of one tool call
+// ---------------------------------------------------------------------------
+
+function serviceConnection(dbUrl: string): Sql {
+  // Exactly how the functions connect (supabase/functions/_shared/db.ts): role as a
+  // startup parameter, prepared statements, one statement per round trip.
+  return postgres(dbUrl, {
+    max: 1,
+    prepare: true,
+    idle_timeout: 0,
+    onnotice: () => {},
+    connection: { role: "service_role", application_name: "switchboard-bench:service_role" } as Record<string, string>,
+  });
+}
+
+function smsSummary() {
+  return { recipient_count: 1, body_length: BODY.length, segments: 1, encoding: "gsm7" };
+}
+
+function smsResponse(operationId: string, messageId: string) {
+  return {
+    operation_id: operationId,
+    status: "succeeded",
+    sent: 1,
+    failed: 0,
+    recipients: [{ to: RECIPIENT, ok: true, status: "SUCCESS", message_id: messageId }],
+    provider_message_ids: [messageId],
+  };
+}
+
+async function benchDatabase(ctx: Context) {
+  markLoad("db");
+  log(`1. DB work: ${CFG.dbIterations} × (begin_tool_call + finish_tool_call) vs select 1, one service_role connection`);
+  const svc = serviceConnection(ctx.dbUrl);
+  const agent = ctx.fx.agents.send;
+  const begin = async () => {
+    const [{ result }] = await svc`
+      select private.begin_tool_call(
+        p_capability => ${"clicksend_send_sms"},
+        p_user_id => ${null}::uuid,
+        p_agent_id => ${null}::uuid,
+        p_agent_key_hash => ${agent.keyHash},
+        p_connection_id => ${null}::uuid,
+        p_connection_ref => ${null},
+        p_recipients => ${[RECIPIENT]}::text[],
+        p_idempotency_key => ${null},
+        p_request_hash => ${null},
+        p_request_summary => ${svc.json(smsSummary())}::jsonb,
+        p_auth_mode => ${"agent_key"}
+      ) as result`;
+    if (!result.ok) throw new Error(`begin_tool_call refused: ${JSON.stringify(result.error)}`);
+    return result.operation_id as string;
+  };
+  const finish = async (operationId: string, messageId: string, response: unknown) => {
+    const [{ result }] = await svc`
+      select private.finish_tool_call(
+        ${operationId}::uuid, ${"succeeded"}, ${1}, ${[messageId]}::text[],
+        ${svc.json(response as never)}::jsonb,
+        ${null}, ${null}, ${null}::jsonb, ${12}) as result`;
+    if (!result.ok) throw new Error(`finish_tool_call refused: ${JSON.stringify(result)}`);
+  };
+
+  const select1: number[] = [];
+  const begins: number[] = [];
+  const finishes: number[] = [];
+  const calls: number[] = [];
+  let cpu: CpuReport | undefined;
+  try {
+    await svc`select 1`; // connect first: the meter only sees processes alive at both ends
+    const meter = cpuMeter(DB_NAME);
+    for (let i = 0; i < CFG.dbWarmup + CFG.dbIterations; i++) {
+      const messageId = randomUUID().toUpperCase();
+      let t = nowMs();
+      await svc`select 1`;
+      const s1 = nowMs() - t;
+      t = nowMs();
+      const operationId = await begin();
+      const b = nowMs() - t;
+      const response = smsResponse(operationId, messageId);
+      t = nowMs();
+      await finish(operationId, messageId, response);
+      const f = nowMs() - t;
+      if (i >= CFG.dbWarmup) {
+        select1.push(s1);
+        begins.push(b);
+        finishes.push(f);
+        calls.push(b + f);
+      }
+    }
+    cpu = meter.stop();
+  } finally {
+    await svc.end({ timeout: 2 });
+  }
+  const s1 = summarize(select1);
+  const call = summarize(calls);
+  const baseline50 = 2 * s1.p50;
+  const baseline95 = 2 * s1.p95;
+  details.db = {
+    iterations: CFG.dbIterations,
+    warmup: CFG.dbWarmup,
+    select1: ms(s1),
+    begin_tool_call: ms(summarize(begins)),
+    finish_tool_call: ms(summarize(finishes)),
+    begin_plus_finish: ms(call),
+    db_work_p50_ms: round(call.p50 - baseline50),
+    db_work_p95_ms: round(call.p95 - baseline95),
+    cpu,
+  };
+  rows.push({
+    id: "db_work_p50",
+    name: "DB work of one tool call (begin + finish), 1 M operations (p50)",
+    unit: "ms",
+    measured: round(call.p50),
+    baseline: round(baseline50),
+    ratio: round(call.p50 / baseline50, 2),
+    overhead: round(call.p50 - baseline50),
+    budget: "< 1 ms DB work (overhead) at p50",
+    met: call.p50 - baseline50 < 1,
+    notes: `begin+finish p50 ${call.p50.toFixed(3)} ms (begin ${summarize(begins).p50.toFixed(3)}, finish ${summarize(finishes).p50.toFixed(3)}); baseline = 2 × select 1 p50 (${s1.p50.toFixed(3)} ms). p95: ${call.p95.toFixed(3)} ms vs ${baseline95.toFixed(3)} ms → DB work ${(call.p95 - baseline95).toFixed(3)} ms.`,
+  });
+
+  // How much of begin is the Vault stand-in's decryption (pgcrypto AES + HMAC key
+  // derivation in the devstack bootstrap; hosted Supabase Vault uses libsodium).
+  const [{ secret_id }] = await ctx.admin`select secret_id from public.connections where id = ${ctx.fx.clicksendConnectionId}`;
+  const su = postgres(ctx.dbUrl, { max: 1, prepare: true, onnotice: () => {} });
+  const decrypt: number[] = [];
+  const suSelect1: number[] = [];
+  try {
+    for (let i = 0; i < 300; i++) {
+      let t = nowMs();
+      await su`select 1`;
+      const a = nowMs() - t;
+      t = nowMs();
+      await su`select decrypted_secret from vault.decrypted_secrets where id = ${secret_id}`;
+      const b = nowMs() - t;
+      if (i >= 50) {
+        suSelect1.push(a);
+        decrypt.push(b);
+      }
+    }
+  } finally {
+    await su.end({ timeout: 2 });
+  }
+  (details.db as Record<string, unknown>).vault_decrypt_ms = round(summarize(decrypt).p50 - summarize(suSelect1).p50);
+
+  // Evidence: the plans of every statement inside begin/finish (auto_explain).
+  const session = await explainSession(ctx.dbUrl);
+  try {
+    const beginSql = `select private.begin_tool_call(p_capability => 'clicksend_send_sms', p_agent_key_hash => $1,
+                        p_recipients => array['${RECIPIENT}'], p_request_summary => $2::jsonb, p_auth_mode => 'agent_key') as result`;
+    const finishSql = `select private.finish_tool_call($1::uuid, 'succeeded', 1, array[$2], $3::jsonb, null, null, null, 12) as result`;
+    const summary = JSON.stringify(smsSummary());
+    // warm-up: one complete call
+    const [warm] = await session.run<{ result: { operation_id: string } }>(beginSql, [agent.keyHash, summary]);
+    await session.run(finishSql, [warm.result.operation_id, "WARM", JSON.stringify(smsResponse(warm.result.operation_id, "WARM"))]);
+    const b = await session.capture<{ result: { operation_id: string } }>("private.begin_tool_call (agent key, 1 recipient)", beginSql, [agent.keyHash, summary]);
+    const id = b.rows[0].result.operation_id;
+    const f = await session.capture("private.finish_tool_call (succeeded, 1 sent)", finishSql, [id, "PLAN", JSON.stringify(smsResponse(id, "PLAN"))]);
+    captures.push(b.capture, f.capture);
+  } finally {
+    await session.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 2. Edge path: latency overhead and throughput
+// ---------------------------------------------------------------------------
+
+function edgeSend(ctx: Context, client: HttpClient, key: string, to: string[] = [RECIPIENT]) {
+  return client.request(`${ctx.status.FUNCTIONS_URL}/clicksend/sms/send`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${key}` },
+    body: JSON.stringify({ to, body: BODY }),
+  });
+}
+
+function directSend(ctx: Context, client: HttpClient, messages: Array<{ to: string }> = [{ to: RECIPIENT }]) {
+  // The same wire payload the adapter sends (supabase/functions/_shared/providers/clicksend.ts).
+  const operationId = randomUUID();
+  return client.request(`${ctx.status.CLICKSEND_FAKE_URL}/sms/send`, {
+    method: "POST",
+    headers: { authorization: CLICKSEND_AUTH },
+    body: JSON.stringify({ messages: messages.map((m) => ({ to: m.to, body: BODY, source: "switchboard", custom_string: operationId })) }),
+  });
+}
+
+async function benchEdge(ctx: Context) {
+  markLoad("edge");
+  log(`2. Edge path: ${CFG.edgeIterations} sequential sends, alternating edge / direct-to-fake`);
+  await resetFake(ctx);
+  const key = ctx.fx.agents.send.key;
+  const edgeClient = new HttpClient(1);
+  const directClient = new HttpClient(1);
+  const edge: number[] = [];
+  const direct: number[] = [];
+  const failures: Record<string, number> = {};
+  const edgeMeter = cpuMeter(DB_NAME);
+  try {
+    for (let i = 0; i < CFG.edgeWarmup + CFG.edgeIterations; i++) {
+      let t = nowMs();
+      const d = await directSend(ctx, directClient);
+      const dt = nowMs() - t;
+      t = nowMs();
+      const e = await edgeSend(ctx, edgeClient, key);
+      const et = nowMs() - t;
+      if (d.status !== 200) failures[`direct ${d.status}`] = (failures[`direct ${d.status}`] ?? 0) + 1;
+      if (e.status !== 200) failures[`edge ${e.status} ${e.body.slice(0, 120)}`] = (failures[`edge ${e.status} ${e.body.slice(0, 120)}`] ?? 0) + 1;
+      if (i >= CFG.edgeWarmup) {
+        direct.push(dt);
+        edge.push(et);
+      }
+    }
+  } finally {
+    edgeClient.close();
+    directClient.close();
+  }
+  const edgeCpu = edgeMeter.stop();
+  const e = summarize(edge);
+  const d = summarize(direct);
+  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+  details.edge_latency = { iterations: CFG.edgeIterations, warmup: CFG.edgeWarmup, edge: ms(e), direct: ms(d), failures, cpu: edgeCpu };
+  rows.push({
+    id: "edge_overhead_p50",
+    name: "Edge path overhead, POST /clicksend/sms/send (p50)",
+    unit: "ms",
+    measured: round(e.p50),
+    baseline: round(d.p50),
+    ratio: round(e.p50 / d.p50, 2),
+    overhead: round(e.p50 - d.p50),
+    budget: "< 3 ms added at p50",
+    met: e.p50 - d.p50 < 3 && failed === 0,
+    notes: `p95 ${e.p95.toFixed(3)} ms vs ${d.p95.toFixed(3)} ms direct.${failed ? ` ${failed} non-200 responses: ${JSON.stringify(failures)}` : ""}`,
+  });
+
+  log(`   throughput: concurrency ${CFG.throughputConcurrency} for ${CFG.throughputSeconds} s (and the fake alone for 2 s)`);
+  const directPool = new HttpClient(CFG.throughputConcurrency);
+  const direct2 = await runForDuration(2000, CFG.throughputConcurrency, async () => (await directSend(ctx, directPool)).status === 200);
+  directPool.close();
+  const pool = new HttpClient(CFG.throughputConcurrency);
+  // warm the 16 sockets and the functions' DB pool
+  await runBounded(CFG.throughputConcurrency * 4, CFG.throughputConcurrency, () => edgeSend(ctx, pool, key));
+  const meter = cpuMeter(DB_NAME);
+  const run = await runForDuration(CFG.throughputSeconds * 1000, CFG.throughputConcurrency, async () => (await edgeSend(ctx, pool, key)).status === 200);
+  const cpu: CpuReport = meter.stop();
+  pool.close();
+  const rate = (run.ok / run.elapsedMs) * 1000;
+  const directRate = (direct2.ok / direct2.elapsedMs) * 1000;
+  details.throughput = {
+    concurrency: CFG.throughputConcurrency,
+    seconds: round(run.elapsedMs / 1000, 2),
+    completed: run.completed,
+    ok: run.ok,
+    sends_per_second: round(rate, 1),
+    direct_sends_per_second: round(directRate, 1),
+    cpu,
+  };
+  const cpuNote = `CPU during the run (${cpu.cores} cores): machine ${cpu.machineBusyPct} % busy; per process (100 % = one core): ` +
+    `Deno functions host ${cpu.processPct.deno} %, postgres (bench database) ${cpu.processPct.postgres} %, ` +
+    `bench Node (load generator + provider fakes) ${cpu.processPct.node} %, ` +
+    `other tenants of the machine ${cpu.processPct.others + cpu.processPct.postgresOther} %.`;
+  notes.push(`Throughput: ${cpuNote}`);
+  rows.push({
+    id: "edge_throughput",
+    name: `Edge throughput, concurrency ${CFG.throughputConcurrency}, ${CFG.throughputSeconds} s`,
+    unit: "sends/s",
+    measured: round(rate, 1),
+    baseline: round(directRate, 1),
+    ratio: round(rate / directRate, 3),
+    overhead: null,
+    budget: "≥ 300 sends/s (\"several hundred\") on 2 cores",
+    met: rate >= 300 && run.ok === run.completed,
+    notes: `${run.ok}/${run.completed} succeeded. ${cpuNote}`,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 2b. Edge path breakdown (Deno, the functions' own modules)
+// ---------------------------------------------------------------------------
+
+async function benchEdgeBreakdown(ctx: Context) {
+  markLoad("edge_breakdown");
+  log("2b. Edge path breakdown: runTool's stages timed one by one under Deno");
+  const { stdout } = await promisify(execFile)(
+    ctx.stack.config.denoBin,
+    ["run", "--allow-net", "--allow-env", "--allow-read", "--allow-sys", "--no-prompt", "--config", ctx.stack.config.denoConfig,
+      join(BENCH_DIR, "deno", "edge-breakdown.mts")],
+    {
+      cwd: REPO_ROOT,
+      timeout: 180_000,
+      maxBuffer: 1 << 20,
+      env: {
+        ...process.env,
+        DENO_NO_UPDATE_CHECK: "1",
+        SUPABASE_DB_URL: ctx.dbUrl,
+        SUPABASE_SERVICE_ROLE_KEY: ctx.status.SERVICE_ROLE_KEY,
+        SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
+        BENCH_AGENT_KEY: ctx.fx.agents.send.key,
+        BENCH_N: String(CFG.breakdownIterations),
+        BENCH_RECIPIENT: RECIPIENT,
+        BENCH_BODY: BODY,
+      },
+    },
+  );
+  const lastLine = stdout.trim().split("\n").pop() ?? "{}";
+  details.edge_breakdown = JSON.parse(lastLine);
+}
+
+// ---------------------------------------------------------------------------
+// 3. Tool discovery
+// ---------------------------------------------------------------------------
+
+async function benchDiscovery(ctx: Context) {
+  markLoad("discovery");
+  log(`3. Tool discovery: ${CFG.discoveryIterations} × GET /agent-tools?format=openai (20 grants) vs GET /_devstack/health`);
+  const key = ctx.fx.agents.discovery.key;
+  const url = `${ctx.status.FUNCTIONS_URL}/agent-tools?format=openai`;
+  const baselineUrl = `${ctx.status.API_URL}/_devstack/health`;
+  const client = new HttpClient(1);
+  const baseClient = new HttpClient(1);
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  let toolCount = 0;
+  let bytes = 0;
+  let failures = 0;
+  const meter = cpuMeter(DB_NAME);
+  try {
+    for (let i = 0; i < CFG.discoveryWarmup + CFG.discoveryIterations; i++) {
+      let t = nowMs();
+      const b = await baseClient.request(baselineUrl);
+      const bt = nowMs() - t;
+      t = nowMs();
+      const r = await client.request(url, { headers: { authorization: `Bearer ${key}` } });
+      const rt = nowMs() - t;
+      if (r.status !== 200 || b.status !== 200) failures++;
+      if (i === 0) {
+        toolCount = (JSON.parse(r.body).tools as unknown[]).length;
+        bytes = r.body.length;
+      }
+      if (i >= CFG.discoveryWarmup) {
+        measured.push(rt);
+        baseline.push(bt);
+      }
+    }
+  } finally {
+    client.close();
+    baseClient.close();
+  }
+  const cpu = meter.stop();
+  const m = summarize(measured);
+  const b = summarize(baseline);
+  details.discovery = { iterations: CFG.discoveryIterations, tools: toolCount, response_bytes: bytes, measured: ms(m), baseline: ms(b), failures, cpu };
+  rows.push({
+    id: "discovery_p50",
+    name: `Tool discovery, 20 grants among 100 k connections (${toolCount} tools, openai) (p50)`,
+    unit: "ms",
+    measured: round(m.p50),
+    baseline: round(b.p50),
+    ratio: round(m.p50 / b.p50, 2),
+    overhead: round(m.p50 - b.p50),
+    budget: "< 2 ms at p50 over HTTP (judged on overhead)",
+    met: m.p50 - b.p50 < 2 && failures === 0,
+    notes: `absolute p50 ${m.p50.toFixed(3)} ms (${m.p50 < 2 ? "also" : "not"} under 2 ms absolute), p95 ${m.p95.toFixed(3)} ms; response ${bytes} bytes.${failures ? ` ${failures} failures.` : ""}`,
+  });
+
+  const session = await explainSession(ctx.dbUrl);
+  try {
+    const stmt = `select private.list_tools_for_caller(null, null, $1, 'openai') as result`;
+    await session.run(stmt, [ctx.fx.agents.discovery.keyHash]);
+    captures.push((await session.capture("private.list_tools_for_caller (agent key, 20 grants, openai)", stmt, [ctx.fx.agents.discovery.keyHash])).capture);
+  } finally {
+    await session.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Bulk
+// ---------------------------------------------------------------------------
+
+async function benchBulk(ctx: Context) {
+  markLoad("bulk");
+  log(`4. Bulk: one call with ${CFG.bulkRecipients} recipients`);
+  const recipients = Array.from({ length: CFG.bulkRecipients }, (_, i) => `+61412${String(i).padStart(6, "0")}`);
+  const chunks: Array<Array<{ to: string }>> = [];
+  for (let i = 0; i < recipients.length; i += 1000) chunks.push(recipients.slice(i, i + 1000).map((to) => ({ to })));
+
+  // Baseline: the same provider requests made directly, with the adapter's concurrency (3).
+  await resetFake(ctx);
+  const direct = new HttpClient(3);
+  let t = nowMs();
+  const directResults = await runBounded(chunks.length, 3, (i) => directSend(ctx, direct, chunks[i]));
+  const directMs = nowMs() - t;
+  direct.close();
+  if (directResults.some((r) => r.status !== 200)) throw new Error("bulk baseline: the fake refused a direct request");
+
+  await resetFake(ctx);
+  const client = new HttpClient(1);
+  t = nowMs();
+  const res = await edgeSend(ctx, client, ctx.fx.agents.bulk.key, recipients);
+  const wallMs = nowMs() - t;
+  client.close();
+  const body = JSON.parse(res.body);
+  const requests = await sendRequests(ctx);
+  const messages = await fakeMessageCount(ctx);
+  const permissionId = ctx.fx.agents.bulk.permissionIds[0];
+  const [usage] = await ctx.admin`select used from public.usage_counters where permission_id = ${permissionId} and usage_date = private.utc_today()`;
+  const [op] = body.operation_id
+    ? await ctx.admin`select status, quota_reserved, quota_used, recipient_count from public.operations where id = ${body.operation_id}`
+    : [undefined];
+  details.bulk = {
+    recipients: CFG.bulkRecipients,
+    http_status: res.status,
+    sent: body.sent,
+    wall_ms: round(wallMs, 1),
+    direct_ms: round(directMs, 1),
+    provider_requests: requests,
+    fake_messages: messages,
+    usage_counter: usage?.used ?? null,
+    operation: op ?? null,
+    error: res.status === 200 ? undefined : body,
+  };
+  rows.push({
+    id: "bulk_requests",
+    name: `Bulk ${CFG.bulkRecipients} SMS recipients: provider requests`,
+    unit: "requests",
+    measured: requests,
+    baseline: Math.ceil(CFG.bulkRecipients / 1000),
+    ratio: round(requests / Math.ceil(CFG.bulkRecipients / 1000), 2),
+    overhead: null,
+    budget: "≤ 10 requests (1 000 per request)",
+    met: res.status === 200 && requests <= 10,
+    notes: `HTTP ${res.status}, sent ${body.sent ?? "?"}, fake accepted ${messages} messages.`,
+  });
+  rows.push({
+    id: "bulk_wall",
+    name: `Bulk ${CFG.bulkRecipients} SMS recipients: wall time of the call`,
+    unit: "ms",
+    measured: round(wallMs, 1),
+    baseline: round(directMs, 1),
+    ratio: round(wallMs / directMs, 2),
+    overhead: round(wallMs - directMs, 1),
+    budget: "about a second (≤ 1 500 ms)",
+    met: res.status === 200 && wallMs <= 1500,
+    notes: "Baseline: the same 10 × 1 000-message requests posted straight to the fake, 3 in flight like the adapter.",
+  });
+  const exact = usage?.used === CFG.bulkRecipients && op?.quota_used === CFG.bulkRecipients;
+  rows.push({
+    id: "bulk_quota",
+    name: `Bulk ${CFG.bulkRecipients}: quota counted exactly (usage counter / operation quota_used)`,
+    unit: "",
+    measured: `${usage?.used ?? "none"} / ${op?.quota_used ?? "none"}`,
+    baseline: `${CFG.bulkRecipients} / ${CFG.bulkRecipients}`,
+    ratio: null,
+    overhead: null,
+    budget: "exactly 10 000 / 10 000",
+    met: exact && messages === CFG.bulkRecipients,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 5. Concurrency safety
+// ---------------------------------------------------------------------------
+
+async function benchConcurrency(ctx: Context) {
+  markLoad("concurrency");
+  log(`5. Concurrency: ${CFG.concurrencySends} sends, ${CFG.concurrencyInFlight} in flight, daily limit ${CFG.quotaLimit}`);
+  await resetFake(ctx);
+  const client = new HttpClient(CFG.concurrencyInFlight);
+  const key = ctx.fx.agents.quota.key;
+  const started = nowMs();
+  const results = await runBounded(CFG.concurrencySends, CFG.concurrencyInFlight, async (i) => {
+    const res = await edgeSend(ctx, client, key, [`+61413${String(i).padStart(6, "0")}`]);
+    let code = "";
+    try {
+      code = JSON.parse(res.body)?.error?.code ?? "";
+    } catch {
+      // not JSON
+    }
+    return { status: res.status, code };
+  });
+  const elapsed = nowMs() - started;
+  client.close();
+  const ok = results.filter((r) => r.status >= 200 && r.status < 300).length;
+  const quota = results.filter((r) => r.status === 429 && r.code === "quota_exceeded").length;
+  const other: Record<string, number> = {};
+  for (const r of results) {
+    if ((r.status >= 200 && r.status < 300) || (r.status === 429 && r.code === "quota_exceeded")) continue;
+    const k = `${r.status} ${r.code}`;
+    other[k] = (other[k] ?? 0) + 1;
+  }
+  const permissionId = ctx.fx.agents.quota.permissionIds[0];
+  const [usage] = await ctx.admin`select used from public.usage_counters where permission_id = ${permissionId} and usage_date = private.utc_today()`;
+  const opRows = await ctx.admin`select status, count(*)::int as n from public.operations where permission_id = ${permissionId} group by status order by status`;
+  const messages = await fakeMessageCount(ctx);
+  const requests = await sendRequests(ctx);
+  details.concurrency = {
+    sends: CFG.concurrencySends,
+    in_flight: CFG.concurrencyInFlight,
+    daily_limit: CFG.quotaLimit,
+    seconds: round(elapsed / 1000, 2),
+    succeeded: ok,
+    quota_exceeded: quota,
+    other,
+    usage_counter: usage?.used ?? null,
+    fake_messages: messages,
+    fake_send_requests: requests,
+    operations_by_status: Object.fromEntries(opRows.map((r) => [r.status, r.n])),
+  };
+  const expectedDenied = CFG.concurrencySends - CFG.quotaLimit;
+  rows.push({
+    id: "concurrency_quota",
+    name: `Concurrency: ${CFG.concurrencySends} sends (${CFG.concurrencyInFlight} in flight) vs daily limit ${CFG.quotaLimit} — 2xx / 429 / counter / fake`,
+    unit: "",
+    measured: `${ok} / ${quota} / ${usage?.used ?? "none"} / ${messages}`,
+    baseline: `${CFG.quotaLimit} / ${expectedDenied} / ${CFG.quotaLimit} / ${CFG.quotaLimit}`,
+    ratio: null,
+    overhead: null,
+    budget: `exactly ${CFG.quotaLimit} / ${expectedDenied} / ${CFG.quotaLimit} / ${CFG.quotaLimit}`,
+    met: ok === CFG.quotaLimit && quota === expectedDenied && usage?.used === CFG.quotaLimit && messages === CFG.quotaLimit,
+    notes: `${round(elapsed / 1000, 2)} s.${Object.keys(other).length ? ` Other responses: ${JSON.stringify(other)}` : ""}`,
+  });
+}
+
+// ---------------------------------------------------------------------------
+// 1b. Structural: round trips per tool call, counted on the wire
+// ---------------------------------------------------------------------------
+
+async function benchStructure(ctx: Context) {
+  markLoad("round_trips");
+  log(`1b. Round trips per call: ${CFG.structuralCalls} sends and listings through a wire-counting proxy (second functions host)`);
+  const counter = await startPgCounter(ctx.dbUrl);
+  const logFile = await open(join(STATE_DIR, "probe-functions.log"), "a");
+  const probe = await startProbeHost({ status: ctx.status, config: ctx.stack.config, dbUrl: counter.url, logFile: logFile.fd }).catch(async (e) => {
+    await counter.close();
+    await logFile.close();
+    throw e;
+  });
+  const client = new HttpClient(1);
+  const key = ctx.fx.agents.send.key;
+  const send = () =>
+    client.request(`${probe.functionsUrl}/clicksend/sms/send`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${key}` },
+      body: JSON.stringify({ to: [RECIPIENT], body: BODY }),
+    });
+  const list = () => client.request(`${probe.functionsUrl}/agent-tools?format=openai`, { headers: { authorization: `Bearer ${ctx.fx.agents.discovery.key}` } });
+  try {
+    for (let i = 0; i < 5; i++) {
+      await send();
+      await list();
+    }
+    counter.reset();
+    let failures = 0;
+    for (let i = 0; i < CFG.structuralCalls; i++) if ((await send()).status !== 200) failures++;
+    const sends = counter.counts();
+    counter.reset();
+    for (let i = 0; i < CFG.structuralCalls; i++) if ((await list()).status !== 200) failures++;
+    const lists = counter.counts();
+    const per = (n: number) => round(n / CFG.structuralCalls, 2);
+    details.round_trips = {
+      calls: CFG.structuralCalls,
+      send: { statements_per_call: per(sends.statements), round_trips_per_call: per(sends.roundTrips), parses: sends.parses, new_connections: sends.connections },
+      discovery: { statements_per_call: per(lists.statements), round_trips_per_call: per(lists.roundTrips), parses: lists.parses, new_connections: lists.connections },
+      failures,
+    };
+    rows.push({
+      id: "round_trips",
+      name: "Database round trips per tool call (counted on the wire, POST /clicksend/sms/send)",
+      unit: "",
+      measured: per(sends.roundTrips),
+      baseline: 2,
+      ratio: null,
+      overhead: null,
+      budget: "≤ 2 round trips",
+      met: per(sends.roundTrips) <= 2 && per(sends.statements) <= 2 && failures === 0,
+      notes: `${per(sends.statements)} statements per call; tool discovery: ${per(lists.roundTrips)} round trip(s), ${per(lists.statements)} statement(s) per listing.`,
+    });
+  } finally {
+    client.close();
+    await probe.stop();
+    await counter.close();
+    await logFile.close();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------
+
+async function environment(ctx: Context, data: DataReport, runSeconds: number) {
+  const [{ version }] = await ctx.admin`select version()`;
+  let deno = "";
+  try {
+    deno = execFileSync(ctx.stack.config.denoBin, ["--version"], { encoding: "utf8" }).split("\n")[0];
+  } catch {
+    deno = "unknown";
+  }
+  const [settings] = await ctx.admin`select current_setting('shared_buffers') as shared_buffers, current_setting('work_mem') as work_mem`;
+  const overrides = Object.keys(process.env).filter((k) => k.startsWith("BENCH_"));
+  if (overrides.length) notes.push(`Size overrides in effect (${overrides.join(", ")}): not a reference run.`);
+  return {
+    cpu: `${cpus()[0]?.model ?? "unknown"} × ${cpus().length}`,
+    node: process.version,
+    deno,
+    postgres: String(version).split(",")[0],
+    postgres_settings: settings,
+    data: data.counts,
+    data_generation_seconds: data.seconds,
+    total_runtime_seconds: round(runSeconds, 1),
+    load_average_1m_at_phase_start: load,
+  };
+}
+
+async function main() {
+  const started = nowMs();
+  await mkdir(STATE_DIR, { recursive: true });
+  // DATABASE_URL names the server only: the bench always resets its own database on it
+  // (never the one DATABASE_URL points at), like the e2e suite does.
+  const dbUrl = process.env.DATABASE_URL ? withDatabase(process.env.DATABASE_URL, DB_NAME) : await resolveDatabaseUrl(DB_NAME);
+  let stack: StackHandle | undefined;
+  let admin: Sql | undefined;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.error(`[bench] ${signal}: stopping the stack`);
+    await stack?.stop().catch(() => {});
+    process.exit(130);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+
+  try {
+    log("starting the stack (database switchboard_bench reset: bootstrap, migrations, seed)");
+    stack = await startStack({
+      databaseUrl: dbUrl,
+      reset: true,
+      config: { ephemeralPorts: true, stateDir: STATE_DIR },
+      functionsLog: join(STATE_DIR, "functions.log"),
+      writeState: false,
+      log: (line) => log(`devstack: ${line}`),
+    });
+    const status = stack.status;
+    configureJwt({ stateDir: STATE_DIR, apiUrl: status.API_URL });
+    admin = postgres(dbUrl, { max: 2, onnotice: () => {}, connection: { application_name: "switchboard-bench:admin" } });
+
+    log("creating the benchmarked user, connections (Vault), agents, grants and keys through the RPCs");
+    const fx = await createFixture(admin, status);
+    log(`generating ${CFG.users} users, ${CFG.connections} connections, ${CFG.operations} operations`);
+    const data = await generateData(admin, { users: CFG.users, connections: CFG.connections, operations: CFG.operations }, log);
+    await admin`checkpoint`;
+
+    const ctx: Context = { stack, status, dbUrl, admin, fx, fakeOrigin: new URL(status.CLICKSEND_FAKE_URL).origin };
+    // The fake's own protections would turn a benchmark into a test of them: no
+    // duplicate-body throttling, no rate limit, no receipts, unlimited balance.
+    await fake(ctx, "POST", "/__fake/config", {
+      throttle_window_ms: 0,
+      auto_receipts: false,
+      rate_limits: { default: { limit: 1_000_000_000, windowSeconds: 60 } },
+    });
+    await resetFake(ctx);
+
+    await benchDatabase(ctx);
+    await benchEdge(ctx);
+    await benchEdgeBreakdown(ctx);
+    await benchDiscovery(ctx);
+    await benchBulk(ctx);
+    await benchConcurrency(ctx);
+    await benchStructure(ctx);
+
+    // Order rows as in DESIGN.md §8.
+    const order = ["db_work_p50", "round_trips", "edge_overhead_p50", "edge_throughput", "discovery_p50", "bulk_requests", "bulk_wall", "bulk_quota", "concurrency_quota"];
+    rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+    const env = await environment(ctx, data, (nowMs() - started) / 1000);
+    const missed = rows.filter((r) => !r.met);
+    for (const [phase, d] of Object.entries(details)) {
+      const cpu = (d as { cpu?: CpuReport } | undefined)?.cpu;
+      if (cpu && phase !== "throughput") {
+        notes.push(`Contention during "${phase}": machine ${cpu.machineBusyPct} % busy; other tenants of the machine used ` +
+          `${cpu.processPct.others + cpu.processPct.postgresOther} % of one core (our processes: Node ${cpu.processPct.node} %, ` +
+          `Deno ${cpu.processPct.deno} %, bench postgres ${cpu.processPct.postgres} %).`);
+      }
+    }
+    notes.unshift(missed.length ? `Budgets missed: ${missed.map((r) => r.name).join("; ")}.` : "All budgets met.");
+    for (const r of rows) if (r.notes) notes.push(`${r.name}: ${r.notes}`);
+
+    // Nested statements in execution order; repeated ones (a helper called per row) folded into one line.
+    const planSummary = captures
+      .map((c) => {
+        const folded: Array<{ query: string; calls: number; ms: number }> = [];
+        for (const p of c.plans) {
+          const same = folded.find((f) => f.query === p.query);
+          if (same) {
+            same.calls++;
+            same.ms += p.ms;
+          } else folded.push({ query: p.query, calls: 1, ms: p.ms });
+        }
+        return [`### ${c.label}`, "", "| nested statement (auto_explain, EXPLAIN ANALYZE; the last line is the whole call) | calls | total ms |", "|---|---:|---:|",
+          ...folded.map((f) => `| \`${f.query.slice(0, 120).replace(/\|/g, "\\|")}\` | ${f.calls} | ${f.ms.toFixed(3)} |`), ""].join("\n");
+      })
+      .join("\n");
+    const breakdown = details.edge_breakdown as { n: number; stages: Record<string, { p50: number; p95: number }> } | undefined;
+    const breakdownMd = breakdown
+      ? [`## Edge path breakdown (Deno, the functions' own modules, n = ${breakdown.n}, sequential)`, "",
+        "| stage | p50 ms | p95 ms |", "|---|---:|---:|",
+        ...Object.entries(breakdown.stages).map(([k, v]) => `| ${k} | ${v.p50.toFixed(3)} | ${v.p95.toFixed(3)} |`), ""].join("\n")
+      : "";
+    await writeResults(
+      join(BENCH_DIR, "results.json"),
+      join(BENCH_DIR, "results.md"),
+      { rows, details, environment: env, notes },
+      `${breakdownMd}\n## Details\n\n\`\`\`json\n${JSON.stringify(details, null, 2)}\n\`\`\`\n\n## Statement plans inside the hot functions\n\nFull plans: bench/plans.md.\n\n${planSummary}`,
+    );
+    await writeFile(join(BENCH_DIR, "plans.md"), `# Plans of the statements inside the hot functions\n\nCaptured by \`npm run bench\` with auto_explain (log_analyze, log_buffers, log_nested_statements) on the 1 M-operation dataset.\n\n${explainMarkdown(captures)}`);
+
+    console.log("");
+    console.log(consoleTable(rows));
+    console.log("");
+    for (const n of notes) console.log(`- ${n}`);
+    console.log("");
+    log(`wrote bench/results.json, bench/results.md, bench/plans.md in ${round((nowMs() - started) / 1000, 1)} s`);
+    // A missed budget is a result, not a crash; BENCH_STRICT=1 turns it into a failing exit code (CI).
+    if (missed.length && process.env.BENCH_STRICT === "1") process.exitCode = 1;
+  } finally {
+    control.close();
+    await admin?.end({ timeout: 2 }).catch(() => {});
+    if (stack) {
+      log("stopping the stack");
+      await stack.stop();
+    }
+  }
+}
+
+main().catch((error) => {
+  console.error("[bench] failed:", error);
+  process.exitCode = 2;
+});

@@ -212,7 +212,9 @@ begin
                                 jsonb_build_object('reason', 'recipient_limit', 'max_recipients_per_message', v_permission.max_recipients_per_message),
                                 v_user_id, v_agent_id, v_connection.id, v_permission.id, p_capability, p_auth_mode, v_recipients, p_request_summary);
         end if;
-        v_refused := private.first_refused_recipient(v_recipients, v_permission.allowed_recipients, v_permission.blocked_recipients);
+        if cardinality(v_permission.allowed_recipients) > 0 or cardinality(v_permission.blocked_recipients) > 0 then
+            v_refused := private.first_refused_recipient(v_recipients, v_permission.allowed_recipients, v_permission.blocked_recipients);
+        end if;
         if v_refused is not null then
             return private.deny('permission_denied', format('recipient %s is not allowed for this agent', v_refused),
                                 jsonb_build_object('reason', 'recipient_not_allowed', 'recipient', v_refused),
@@ -323,6 +325,10 @@ begin
     if p_status not in ('succeeded', 'partial', 'failed', 'unknown') then
         raise exception 'invalid status %', p_status using errcode = '22023';
     end if;
+    -- Recording an outcome need not wait for the WAL flush: if a crash lost this commit,
+    -- the operation would stay 'pending' with its quota still reserved, the safe side.
+    -- (begin_tool_call stays synchronous: its reservation must be durable before a send.)
+    perform set_config('synchronous_commit', 'off', true);
     select * into v_operation from public.operations where id = p_operation_id for update;
     if not found then
         raise exception 'operation % not found', p_operation_id using errcode = 'P0002';

@@ -26,12 +26,29 @@ as $$
     )
 $$;
 
-/** The raw tool list for an agent of a user (service path and wrappers). */
-create function private.agent_tools(p_user_id uuid, p_agent_id uuid) returns jsonb
-language sql stable
+/*
+ * The schemas also as `json` (kept in step by Postgres): tool lists are built as json,
+ * which embeds them verbatim instead of re-encoding hundreds of kB of jsonb per call.
+ */
+alter table public.integration_capabilities
+    add column input_schema_json json generated always as (input_schema::json) stored,
+    add column strict_input_schema_json json generated always as (strict_input_schema::json) stored;
+
+/**
+ * The tools an agent of a user may call now, in one of the runtime formats: raw,
+ * openai (Chat Completions function tools, strict), anthropic, mcp.
+ */
+create function private.agent_tools(p_user_id uuid, p_agent_id uuid, p_format text default 'raw') returns json
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
+declare
+    v_tools json;
+begin
+    if coalesce(p_format, 'raw') not in ('raw', 'openai', 'anthropic', 'mcp') then
+        raise exception 'unknown tool format "%" (raw, openai, anthropic, mcp)', p_format using errcode = '22023';
+    end if;
     with grants as (
         select p.*, c.name as connection_name, c.provider_id, c.granted_scopes,
                count(*) over (partition by c.provider_id) as same_provider,
@@ -44,74 +61,54 @@ as $$
         where p.agent_id = p_agent_id and a.user_id = p_user_id and a.is_active
           and p.is_active and p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
           and c.deleted_at is null and c.status = 'active' and sp.is_enabled
+    ),
+    tools as (
+        select case when g.same_provider > 1 then cap.capability_key || '__' || left(g.connection_id::text, 8)
+                    else cap.capability_key end as name,
+               concat_ws(' ', cap.description,
+                         case when g.same_provider > 1 then format('Account: %s.', g.connection_name) end,
+                         nullif(private.limits_text(g.max_recipients_per_message, g.daily_send_limit, g.allowed_recipients,
+                                                    g.blocked_recipients, g.expires_at, g.used_today::integer,
+                                                    cap.sends_messages), '')) as description,
+               cap.capability_key, cap.display_label, cap.input_schema_json, cap.strict_input_schema_json,
+               cap.is_read_only, cap.is_destructive, cap.sends_messages, cap.display_order,
+               sp.name as provider, g.connection_id, g.connection_name, g.max_recipients_per_message,
+               g.daily_send_limit, g.used_today, g.allowed_recipients, g.blocked_recipients, g.expires_at
+        from grants g
+        join public.service_providers sp on sp.id = g.provider_id
+        join public.integration_capabilities cap on cap.provider_id = g.provider_id
+        where cap.required_scope = any (g.allowed_scopes) and cap.required_scope = any (g.granted_scopes)
     )
-    select coalesce(jsonb_agg(jsonb_build_object(
-               'name', case when g.same_provider > 1 then cap.capability_key || '__' || left(g.connection_id::text, 8)
-                            else cap.capability_key end,
-               'capability', cap.capability_key,
-               'title', cap.display_label,
-               'description', concat_ws(' ', cap.description,
-                                        case when g.same_provider > 1 then format('Account: %s.', g.connection_name) end,
-                                        nullif(private.limits_text(g.max_recipients_per_message, g.daily_send_limit, g.allowed_recipients,
-                                            g.blocked_recipients, g.expires_at, g.used_today::integer, cap.sends_messages), '')),
-               'provider', sp.name,
-               'connection_id', g.connection_id,
-               'connection_name', g.connection_name,
-               'input_schema', cap.input_schema,
-               'strict_input_schema', cap.strict_input_schema,
-               'read_only', cap.is_read_only,
-               'destructive', cap.is_destructive,
-               'limits', jsonb_build_object(
-                   'max_recipients_per_message', case when cap.sends_messages then g.max_recipients_per_message end,
-                   'daily_send_limit', case when cap.sends_messages then g.daily_send_limit end,
-                   'remaining_today', case when cap.sends_messages and g.daily_send_limit is not null
-                                           then greatest(g.daily_send_limit - g.used_today, 0) end,
-                   'allowed_recipients', to_jsonb(g.allowed_recipients),
-                   'blocked_recipients', to_jsonb(g.blocked_recipients),
-                   'expires_at', g.expires_at)
-           ) order by sp.name, g.connection_name, cap.display_order), '[]'::jsonb)
-    from grants g
-    join public.service_providers sp on sp.id = g.provider_id
-    join public.integration_capabilities cap on cap.provider_id = g.provider_id
-    where cap.required_scope = any (g.allowed_scopes) and cap.required_scope = any (g.granted_scopes)
-$$;
-
-/** Converts the raw list to a runtime's tool format. */
-create function private.format_tools(p_tools jsonb, p_format text) returns jsonb
-language plpgsql immutable
-set search_path = ''
-as $$
-begin
-    case coalesce(p_format, 'raw')
-    when 'raw' then
-        return p_tools;
-    when 'openai' then
-        return coalesce((select jsonb_agg(jsonb_build_object('type', 'function', 'function', jsonb_build_object(
-                    'name', t ->> 'name', 'description', t ->> 'description',
-                    'parameters', t -> 'strict_input_schema', 'strict', true)))
-                from jsonb_array_elements(p_tools) t), '[]');
-    when 'anthropic' then
-        return coalesce((select jsonb_agg(jsonb_build_object(
-                    'name', t ->> 'name', 'description', t ->> 'description', 'input_schema', t -> 'input_schema'))
-                from jsonb_array_elements(p_tools) t), '[]');
-    when 'mcp' then
-        return coalesce((select jsonb_agg(jsonb_build_object(
-                    'name', t ->> 'name', 'title', t ->> 'title', 'description', t ->> 'description',
-                    'inputSchema', t -> 'input_schema',
-                    'annotations', jsonb_build_object('title', t ->> 'title',
-                        'readOnlyHint', (t ->> 'read_only')::boolean,
-                        'destructiveHint', (t ->> 'destructive')::boolean,
-                        'idempotentHint', (t ->> 'read_only')::boolean,
-                        'openWorldHint', true)))
-                from jsonb_array_elements(p_tools) t), '[]');
-    else
-        raise exception 'unknown tool format "%" (raw, openai, anthropic, mcp)', p_format using errcode = '22023';
-    end case;
+    select coalesce(json_agg(case coalesce(p_format, 'raw')
+        when 'openai' then json_build_object('type', 'function', 'function', json_build_object(
+            'name', t.name, 'description', t.description, 'parameters', t.strict_input_schema_json, 'strict', true))
+        when 'anthropic' then json_build_object('name', t.name, 'description', t.description, 'input_schema', t.input_schema_json)
+        when 'mcp' then json_build_object('name', t.name, 'title', t.display_label, 'description', t.description,
+            'inputSchema', t.input_schema_json,
+            'annotations', json_build_object('title', t.display_label, 'readOnlyHint', t.is_read_only,
+                'destructiveHint', t.is_destructive, 'idempotentHint', t.is_read_only, 'openWorldHint', true))
+        else json_build_object(
+            'name', t.name, 'capability', t.capability_key, 'title', t.display_label, 'description', t.description,
+            'provider', t.provider, 'connection_id', t.connection_id, 'connection_name', t.connection_name,
+            'input_schema', t.input_schema_json, 'strict_input_schema', t.strict_input_schema_json,
+            'read_only', t.is_read_only, 'destructive', t.is_destructive,
+            'limits', json_build_object(
+                'max_recipients_per_message', case when t.sends_messages then t.max_recipients_per_message end,
+                'daily_send_limit', case when t.sends_messages then t.daily_send_limit end,
+                'remaining_today', case when t.sends_messages and t.daily_send_limit is not null
+                                        then greatest(t.daily_send_limit - t.used_today, 0) end,
+                'allowed_recipients', t.allowed_recipients,
+                'blocked_recipients', t.blocked_recipients,
+                'expires_at', t.expires_at))
+        end order by t.provider, t.connection_name, t.display_order), '[]'::json)
+    into v_tools
+    from tools t;
+    return v_tools;
 end
 $$;
 
 /** Tools of one of the signed-in user's agents. */
-create function private.get_agent_tools(p_agent_id uuid, p_format text default 'raw') returns jsonb
+create function private.get_agent_tools(p_agent_id uuid, p_format text default 'raw') returns json
 language plpgsql stable
 security definer
 set search_path = ''
@@ -122,27 +119,27 @@ begin
     if not exists (select 1 from public.agents where id = p_agent_id and user_id = v_uid) then
         raise exception 'agent not found' using errcode = 'PT404';
     end if;
-    return private.format_tools(private.agent_tools(v_uid, p_agent_id), p_format);
+    return private.agent_tools(v_uid, p_agent_id, p_format);
 end
 $$;
 
 /** supabase.rpc('get_agent_tools', {p_agent_id, p_format}): raw | openai | anthropic | mcp. */
 create function public.get_agent_tools(p_agent_id uuid, p_format text default 'raw') returns jsonb
 language sql stable security invoker set search_path = ''
-as $$ select private.get_agent_tools(p_agent_id, p_format) $$;
+as $$ select private.get_agent_tools(p_agent_id, p_format)::jsonb $$;
 
 grant execute on function private.get_agent_tools(uuid, text) to authenticated;
 grant execute on function public.get_agent_tools(uuid, text) to authenticated;
-grant execute on function private.agent_tools(uuid, uuid), private.format_tools(jsonb, text) to service_role;
+grant execute on function private.agent_tools(uuid, uuid, text) to service_role;
 
 /**
  * Tool listing for the service path (agent key, or service key naming user and
- * agent): authenticates the key and lists in one round trip.
- * Returns {ok:true, user_id, agent_id, tools} or {ok:false, error:{code, message}}.
+ * agent): authenticates the key and lists in one round trip. Refusals are raised:
+ * PT401 for an unknown, revoked or expired key, PT404 for an agent that is not the user's.
  */
 create function private.list_tools_for_caller(
     p_user_id uuid default null, p_agent_id uuid default null, p_agent_key_hash text default null, p_format text default 'raw'
-) returns jsonb
+) returns json
 language plpgsql
 security definer
 set search_path = ''
@@ -154,20 +151,21 @@ declare
 begin
     if p_agent_key_hash is not null then
         select * into v_key from public.agent_keys where key_hash = p_agent_key_hash;
-        if not found or v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
-            return jsonb_build_object('ok', false, 'error', jsonb_build_object('code', 'unauthorized', 'message',
-                case when not found then 'invalid agent key' when v_key.revoked_at is not null then 'agent key revoked'
-                     else 'agent key expired' end));
+        if not found then
+            raise exception 'invalid agent key' using errcode = 'PT401';
+        elsif v_key.revoked_at is not null then
+            raise exception 'agent key revoked' using errcode = 'PT401';
+        elsif v_key.expires_at is not null and v_key.expires_at <= now() then
+            raise exception 'agent key expired' using errcode = 'PT401';
         end if;
         v_user_id := v_key.user_id;
         v_agent_id := v_key.agent_id;
         update public.agent_keys set last_used_at = now()
         where id = v_key.id and (last_used_at is null or last_used_at < now() - interval '1 minute');
     elsif not exists (select 1 from public.agents where id = v_agent_id and user_id = v_user_id) then
-        return jsonb_build_object('ok', false, 'error', jsonb_build_object('code', 'not_found', 'message', 'agent not found'));
+        raise exception 'agent not found' using errcode = 'PT404';
     end if;
-    return jsonb_build_object('ok', true, 'user_id', v_user_id, 'agent_id', v_agent_id,
-                              'tools', private.format_tools(private.agent_tools(v_user_id, v_agent_id), p_format));
+    return private.agent_tools(v_user_id, v_agent_id, p_format);
 end
 $$;
 

@@ -76,7 +76,7 @@ set search_path = ''
 as $$
 begin
     perform private.assert_caller_is(p_user_id);
-    return coalesce((select jsonb_agg(t) from jsonb_array_elements(private.agent_tools(p_user_id, p_agent_id)) t
+    return coalesce((select jsonb_agg(t) from jsonb_array_elements(private.agent_tools(p_user_id, p_agent_id, 'raw')::jsonb) t
                      where t ->> 'provider' = 'smtp'), '[]');
 end
 $$;

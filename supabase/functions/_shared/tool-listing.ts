@@ -5,7 +5,7 @@
  */
 import type { Caller } from "./auth.ts";
 import { asService, asUser } from "./db.ts";
-import { ApiError, isErrorCode } from "./errors.ts";
+import { ApiError } from "./errors.ts";
 
 export const TOOL_FORMATS = ["raw", "openai", "anthropic", "mcp"] as const;
 export type ToolFormat = typeof TOOL_FORMATS[number];
@@ -18,28 +18,36 @@ export function toolFormat(value: unknown): ToolFormat {
   return format as ToolFormat;
 }
 
-export async function listTools(caller: Caller, format: ToolFormat): Promise<unknown[]> {
-  if (caller.mode === "user_agent") {
-    try {
+/**
+ * The caller's tools as JSON text, exactly as the database built it (no re-encoding:
+ * a tool list carries every tool's schemas and is large).
+ */
+export async function listToolsJson(caller: Caller, format: ToolFormat): Promise<string> {
+  try {
+    if (caller.mode === "user_agent") {
       const [{ tools }] = await asUser(caller.claims, (sql) =>
-        sql<[{ tools: unknown[] }]>`select public.get_agent_tools(${caller.agentId}::uuid, ${format}) as tools`);
+        sql<[{ tools: string }]>`select public.get_agent_tools(${caller.agentId}::uuid, ${format})::text as tools`);
       return tools;
-    } catch (error) {
-      if ((error as { code?: string }).code === "PT404") throw new ApiError("not_found", "agent not found");
-      throw error;
     }
+    if (caller.mode === "user") throw new ApiError("invalid_request", "agent_id is required");
+    const [{ tools }] = await asService()<[{ tools: string }]>`
+      select private.list_tools_for_caller(
+        ${caller.mode === "service" ? caller.userId : null}::uuid,
+        ${caller.mode === "service" ? caller.agentId : null}::uuid,
+        ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
+        ${format})::text as tools`;
+    return tools;
+  } catch (error) {
+    const { code, message } = error as { code?: string; message?: string };
+    if (code === "PT401") throw new ApiError("unauthorized", message ?? "unauthorized");
+    if (code === "PT404") throw new ApiError("not_found", message ?? "agent not found");
+    throw error;
   }
-  if (caller.mode === "user") throw new ApiError("invalid_request", "agent_id is required");
-  const [{ result }] = await asService()<[{ result: { ok: boolean; tools?: unknown[]; error?: { code: string; message: string } } }]>`
-    select private.list_tools_for_caller(
-      ${caller.mode === "service" ? caller.userId : null}::uuid,
-      ${caller.mode === "service" ? caller.agentId : null}::uuid,
-      ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
-      ${format}) as result`;
-  if (!result.ok) {
-    throw new ApiError(isErrorCode(result.error?.code) ? result.error!.code as never : "unauthorized", result.error?.message ?? "refused");
-  }
-  return result.tools ?? [];
+}
+
+/** The caller's tools as objects (MCP needs them parsed). */
+export async function listTools(caller: Caller, format: ToolFormat): Promise<unknown[]> {
+  return JSON.parse(await listToolsJson(caller, format));
 }
 
 /** "clicksend_send_sms__1a2b3c4d" → capability and connection-id prefix. */

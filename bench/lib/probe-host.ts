@@ -4,35 +4,15 @@
  * proxy. It serves only the structural round-trip check, so the timed measurements
  * against the stack's own host never pass through the proxy.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { once } from "node:events";
-import { createServer } from "node:net";
+import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { DevstackConfig } from "../../packages/devstack/src/config.ts";
 import { createJwtIssuer } from "../../packages/devstack/src/jwt.ts";
-import type { StackStatus } from "../../packages/devstack/src/stack.ts";
+import { freePort, npmRegistry, type StackStatus } from "../../packages/devstack/src/stack.ts";
 
 export interface ProbeHost {
   functionsUrl: string;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function npmRegistry(): string {
-  if (process.env.NPM_CONFIG_REGISTRY) return process.env.NPM_CONFIG_REGISTRY;
-  try {
-    return execFileSync("npm", ["config", "get", "registry"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"], timeout: 15_000 }).trim();
-  } catch {
-    return "https://registry.npmjs.org/";
-  }
 }
 
 export async function startProbeHost(opts: { status: StackStatus; config: DevstackConfig; dbUrl: string; logFile: number }): Promise<ProbeHost> {

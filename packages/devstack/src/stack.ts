@@ -79,7 +79,8 @@ export interface StackHandle {
 
 const READY_TIMEOUT_MS = 180_000; // first start may download npm packages for Deno
 
-async function freePort(host: string): Promise<number> {
+/** A port the OS says is free right now. */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
   const server = createServer();
   server.listen(0, host);
   await once(server, "listening");
@@ -89,7 +90,7 @@ async function freePort(host: string): Promise<number> {
 }
 
 /** Deno only reaches the npm registry the machine's npm is configured for. */
-function npmRegistry(): string {
+export function npmRegistry(): string {
   if (process.env.NPM_CONFIG_REGISTRY) return process.env.NPM_CONFIG_REGISTRY;
   if (process.env.npm_config_registry) return process.env.npm_config_registry;
   try {

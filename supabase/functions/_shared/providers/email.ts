@@ -162,3 +162,41 @@ export function summarizeMail(args: MailRecipients & {
     })),
   };
 }
+
+/**
+ * Adds zod issues for an address listed more than once across to/cc/bcc and for more
+ * than `limit` recipients in all. Refinements may run on partly invalid input, so
+ * types are tested before use.
+ */
+export function checkRecipientLists(
+  mail: { to?: unknown; cc?: unknown; bcc?: unknown },
+  ctx: z.RefinementCtx,
+  limit: number,
+): void {
+  const seen = new Set<string>();
+  let total = 0;
+  for (const field of ["to", "cc", "bcc"] as const) {
+    const list = mail[field];
+    if (!Array.isArray(list)) continue;
+    list.forEach((address, index) => {
+      total++;
+      if (typeof address !== "string") return;
+      const key = address.toLowerCase();
+      if (seen.has(key)) {
+        ctx.addIssue({
+          code: "custom",
+          path: [field, index],
+          message: `${key} appears more than once across to, cc and bcc; list each address once`,
+        });
+      }
+      seen.add(key);
+    });
+  }
+  if (total > limit) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["to"],
+      message: `to, cc and bcc together have ${total} recipients; the limit is ${limit} per message`,
+    });
+  }
+}

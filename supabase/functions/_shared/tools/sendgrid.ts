@@ -3,7 +3,7 @@
  * recipient extraction, redacted summary and the call into the SendGrid adapter.
  */
 import { z } from "zod";
-import { allRecipients, mailInputShape, MAX_RECIPIENTS, summarizeMail } from "../providers/email.ts";
+import { allRecipients, mailInputShape, MAX_RECIPIENTS, checkRecipientLists, summarizeMail } from "../providers/email.ts";
 import { resolveBaseUrl, sendMail, toSendGridConfig, toSendGridCredentials } from "../providers/sendgrid.ts";
 import type { ToolDefinition } from "./types.ts";
 
@@ -76,32 +76,7 @@ export const sendgridSendEmailSchema = z
       }
     }
 
-    const seen = new Set<string>();
-    let total = 0;
-    for (const field of ["to", "cc", "bcc"] as const) {
-      const list = mail[field];
-      if (!Array.isArray(list)) continue;
-      list.forEach((address, index) => {
-        total++;
-        if (typeof address !== "string") return;
-        const key = address.toLowerCase();
-        if (seen.has(key)) {
-          ctx.addIssue({
-            code: "custom",
-            path: [field, index],
-            message: `${key} appears more than once across to, cc and bcc`,
-          });
-        }
-        seen.add(key);
-      });
-    }
-    if (total > MAX_RECIPIENTS) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["to"],
-        message: `to, cc and bcc together have ${total} recipients; the limit is ${MAX_RECIPIENTS}`,
-      });
-    }
+    checkRecipientLists(mail, ctx, MAX_RECIPIENTS);
   })
   .describe("Send an e-mail through SendGrid, with your own subject and text/html or a dynamic template.");
 

@@ -3,7 +3,7 @@
  * extraction, redacted summary and the call into the SMTP adapter.
  */
 import { z } from "zod";
-import { allRecipients, mailInputShape, summarizeMail } from "../providers/email.ts";
+import { allRecipients, mailInputShape, checkRecipientLists, summarizeMail } from "../providers/email.ts";
 import { sendMail, toSmtpConfig, toSmtpCredentials } from "../providers/smtp.ts";
 import type { ToolDefinition } from "./types.ts";
 
@@ -36,32 +36,7 @@ export const smtpSendEmailSchema = z
     if (mail.text === undefined && mail.html === undefined) {
       ctx.addIssue({ code: "custom", path: ["text"], message: "text or html (or both) is required" });
     }
-    const seen = new Set<string>();
-    let total = 0;
-    for (const field of ["to", "cc", "bcc"] as const) {
-      const list = mail[field];
-      if (!Array.isArray(list)) continue;
-      list.forEach((address, index) => {
-        total++;
-        if (typeof address !== "string") return;
-        const key = address.toLowerCase();
-        if (seen.has(key)) {
-          ctx.addIssue({
-            code: "custom",
-            path: [field, index],
-            message: `${key} appears more than once across to, cc and bcc; list each address once`,
-          });
-        }
-        seen.add(key);
-      });
-    }
-    if (total > SMTP_MAX_RECIPIENTS) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["to"],
-        message: `to, cc and bcc together have ${total} recipients; the limit is ${SMTP_MAX_RECIPIENTS} per message`,
-      });
-    }
+    checkRecipientLists(mail, ctx, SMTP_MAX_RECIPIENTS);
   })
   .describe(
     "Send one e-mail from the user's own mailbox through their SMTP server. The sender address is fixed " +

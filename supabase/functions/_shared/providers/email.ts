@@ -138,14 +138,20 @@ export function allRecipients(args: MailRecipients): string[] {
   return [...seen];
 }
 
-/** A mail's redacted summary for the operation log: counts and metadata, never bodies, addresses or attachment content. */
-export function summarizeMail(args: MailRecipients & {
+/** A validated mail, as the mail tools' schemas output it (SMTP and SendGrid alike). */
+export interface MailMessage {
+  to: string[];
+  cc?: string[];
+  bcc?: string[];
   subject?: string;
   text?: string;
   html?: string;
   reply_to?: string;
   attachments?: Attachment[];
-}): Record<string, unknown> {
+}
+
+/** A mail's redacted summary for the operation log: counts and metadata, never bodies, addresses or attachment content. */
+export function summarizeMail(args: MailMessage): Record<string, unknown> {
   return {
     to_count: args.to.length,
     cc_count: args.cc?.length ?? 0,

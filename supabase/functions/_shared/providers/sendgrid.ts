@@ -6,6 +6,7 @@
  * Reference: shared/reference/providers.md §2.
  */
 import { ApiError } from "../errors.ts";
+import type { MailMessage } from "./email.ts";
 import {
   type CallOptions,
   ProviderError,
@@ -39,15 +40,7 @@ export interface SendGridConfig {
 }
 
 /** A validated mail, as the sendgrid_send_email tool's schema outputs it. */
-export interface SendGridMail {
-  to: string[];
-  cc?: string[];
-  bcc?: string[];
-  subject?: string;
-  text?: string;
-  html?: string;
-  reply_to?: string;
-  attachments?: { filename: string; content: string; content_type?: string }[];
+export interface SendGridMail extends MailMessage {
   /** Dynamic template id (`d-…`); content then comes from the template. */
   template_id?: string;
   dynamic_template_data?: Record<string, unknown>;

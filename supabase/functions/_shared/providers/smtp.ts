@@ -23,7 +23,7 @@ import type { SendMailOptions } from "nodemailer";
 import { rootCertificates } from "node:tls";
 import { ApiError } from "../errors.ts";
 import type { NetworkPolicy } from "../tools/types.ts";
-import { allRecipients, type Attachment, emailAddress } from "./email.ts";
+import { allRecipients, emailAddress, type MailMessage } from "./email.ts";
 import { assertPublicHost } from "./network.ts";
 import {
   type CallOptions,
@@ -62,16 +62,7 @@ export interface SmtpConfig {
 }
 
 /** A validated mail, as the smtp_send_email tool's schema outputs it. */
-export interface SmtpMail {
-  to: string[];
-  cc?: string[];
-  bcc?: string[];
-  subject?: string;
-  text?: string;
-  html?: string;
-  reply_to?: string;
-  attachments?: Attachment[];
-}
+export type SmtpMail = MailMessage;
 
 export interface SmtpSendOptions extends CallOptions {
   /** Our operation id, sent as the X-Switchboard-Operation-Id header. */

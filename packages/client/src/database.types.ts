@@ -26,14 +26,14 @@ isOneToOne: false
                   ]
                 },"agent_permissions": {
                   Row: {
-                    "agent_id": string,"allowed_recipients": (string)[],"allowed_scopes": (string)[],"blocked_recipients": (string)[],"connection_id": string,"created_at": string,"daily_send_limit": number | null,"expires_at": string | null,"granted_at": string,"granted_by": string | null,"id": string,"is_active": boolean,"last_used_at": string | null,"max_recipients_per_message": number,"revoked_at": string | null,"updated_at": string,"usage_count": number,"user_id": string
+                    "agent_id": string,"allowed_recipients": (string)[],"allowed_scopes": (string)[],"blocked_recipients": (string)[],"connection_id": string,"created_at": string,"daily_send_limit": number | null,"expires_at": string | null,"granted_at": string,"granted_by": string | null,"id": string,"is_active": boolean,"max_recipients_per_message": number,"revoked_at": string | null,"updated_at": string,"user_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "agent_id": string,"allowed_recipients"?: (string)[],"allowed_scopes": (string)[],"blocked_recipients"?: (string)[],"connection_id": string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"last_used_at"?: string | null,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"usage_count"?: number,"user_id": string
+                    "agent_id": string,"allowed_recipients"?: (string)[],"allowed_scopes": (string)[],"blocked_recipients"?: (string)[],"connection_id": string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"user_id": string
                   }
                   Update: {
-                    "agent_id"?: string,"allowed_recipients"?: (string)[],"allowed_scopes"?: (string)[],"blocked_recipients"?: (string)[],"connection_id"?: string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"last_used_at"?: string | null,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"usage_count"?: number,"user_id"?: string
+                    "agent_id"?: string,"allowed_recipients"?: (string)[],"allowed_scopes"?: (string)[],"blocked_recipients"?: (string)[],"connection_id"?: string,"created_at"?: string,"daily_send_limit"?: number | null,"expires_at"?: string | null,"granted_at"?: string,"granted_by"?: string | null,"id"?: string,"is_active"?: boolean,"max_recipients_per_message"?: number,"revoked_at"?: string | null,"updated_at"?: string,"user_id"?: string
                   }
                   Relationships: [
                     {

@@ -32,6 +32,18 @@ export default defineConfig({
           fileParallelism: false,
         },
       },
+      {
+        test: {
+          // Fault tests: a throwaway PostgreSQL cluster they stop and restart, killed
+          // processes. Last, after everything else has finished.
+          name: "faults",
+          sequence: { groupOrder: 2 },
+          include: ["tests/faults/**/*.test.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
     ],
   },
 });

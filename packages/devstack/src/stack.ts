@@ -74,6 +74,8 @@ export interface StackHandle {
   config: DevstackConfig;
   /** Resolves when the Deno functions host exits (normally only after stop()). */
   functionsExited: Promise<number | null>;
+  /** Process id of the Deno functions host (fault tests kill it). */
+  functionsPid: number;
   stop(): Promise<void>;
 }
 
@@ -266,6 +268,7 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       status,
       config,
       functionsExited,
+      functionsPid: child.pid!,
       stop: () => (stopping ??= runCleanups()),
     };
   } catch (error) {

@@ -5,6 +5,7 @@
  * bare 500 with no stack and no message from inside.
  */
 import { z } from "zod";
+import { databaseUnavailable, errorCode, isDatabaseUnavailable } from "./db.ts";
 import { ApiError } from "./errors.ts";
 
 export const corsHeaders: Record<string, string> = {
@@ -43,8 +44,34 @@ export function toApiError(error: unknown): ApiError {
   if (error instanceof z.ZodError) {
     return new ApiError("invalid_request", "invalid request", { issues: zodIssues(error) });
   }
-  console.error("unhandled error:", error instanceof Error ? error.name : typeof error);
+  if (isDatabaseUnavailable(error)) return databaseUnavailable();
   return new ApiError("internal_error", "internal error");
+}
+
+/** Webhook URLs carry their secret token in the path: never log it. */
+function routeOf(req: Request): string {
+  return new URL(req.url).pathname.replace(/\/webhooks\/[^/]+/, "/webhooks/:token");
+}
+
+/**
+ * One structured line per failed request (5xx): route, error class, SQLSTATE or
+ * driver code, operation id. Never a message from inside, a body, a header or a
+ * credential: those can carry secrets.
+ */
+export function logFailure(route: string, error: unknown, apiError: ApiError): void {
+  if (apiError.status < 500) return;
+  const operationId = (apiError.details as { operation_id?: unknown } | null | undefined)?.operation_id;
+  const code = error instanceof ApiError ? undefined : errorCode(error);
+  console.error(JSON.stringify({
+    level: "error",
+    event: "request_failed",
+    route,
+    status: apiError.status,
+    code: apiError.code,
+    error_class: error instanceof ApiError ? "api_error" : error instanceof Error ? error.name : typeof error,
+    ...(code && /^[0-9A-Z]{5}$/.test(code) ? { sqlstate: code } : code ? { driver_code: code.slice(0, 40) } : {}),
+    ...(typeof operationId === "string" ? { operation_id: operationId } : {}),
+  }));
 }
 
 /** Reads the raw body with a size cap. */
@@ -79,7 +106,9 @@ export function serveJson(handler: (req: Request) => Promise<Response>): (req: R
     try {
       return await handler(req);
     } catch (error) {
-      return errorResponse(toApiError(error));
+      const apiError = toApiError(error);
+      logFailure(routeOf(req), error, apiError);
+      return errorResponse(apiError);
     }
   };
 }

@@ -5,10 +5,10 @@
  */
 import type { Caller } from "./auth.ts";
 import { sha256Hex } from "./auth.ts";
-import { asService } from "./db.ts";
+import { asService, isDatabaseUnavailable } from "./db.ts";
 import { env, isHostedSupabase } from "./env.ts";
 import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
-import { zodIssues } from "./http.ts";
+import { logFailure, zodIssues } from "./http.ts";
 import { ProviderError, type ReadResult, type SendResult } from "./providers/types.ts";
 import type { NetworkPolicy, ToolDefinition } from "./tools/types.ts";
 
@@ -78,21 +78,70 @@ function isSendResult(result: SendResult | ReadResult): result is SendResult {
   return "sentCount" in result;
 }
 
-async function finish(operationId: string, outcome: {
+interface Outcome {
   status: "succeeded" | "partial" | "failed" | "unknown";
   sent?: number;
   ids?: string[];
   response?: unknown;
   error?: ApiError;
   durationMs: number;
-}) {
-  await asService()`
+}
+
+/** Pauses between finish attempts: about 2 s in all, well inside a function's budget. */
+const FINISH_BACKOFF_MS = [150, 500, 1_200];
+
+function recordOutcome(operationId: string, outcome: Outcome) {
+  const sql = asService();
+  return sql`
     select private.finish_tool_call(
       ${operationId}::uuid, ${outcome.status}, ${outcome.sent ?? 0}, ${outcome.ids ?? []}::text[],
-      ${outcome.response === undefined ? null : asService().json(outcome.response as never)}::jsonb,
+      ${outcome.response === undefined ? null : sql.json(outcome.response as never)}::jsonb,
       ${outcome.error?.code ?? null}, ${outcome.error?.message ?? null},
-      ${outcome.error?.details === undefined ? null : asService().json(outcome.error.details as never)}::jsonb,
+      ${outcome.error?.details === undefined ? null : sql.json(outcome.error.details as never)}::jsonb,
       ${outcome.durationMs})`;
+}
+
+/**
+ * Records the outcome, retrying (bounded, with backoff) while the database is
+ * unavailable: finish is idempotent, so a retry after a lost answer is harmless. If it
+ * still cannot be recorded, the caller is told what the provider said and that the
+ * outcome is not on record, never a bare internal error: the operation stays pending
+ * until the reconciler closes it as unknown, and a keyed retry then replays that.
+ */
+async function finish(operationId: string, outcome: Outcome): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await recordOutcome(operationId, outcome);
+      return;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error) || attempt >= FINISH_BACKOFF_MS.length) {
+        logFailure("tool-call/finish", error, new ApiError("service_unavailable", "finish failed", { operation_id: operationId }));
+        throw outcomeNotRecorded(operationId, outcome);
+      }
+      await new Promise((resolve) => setTimeout(resolve, FINISH_BACKOFF_MS[attempt]));
+    }
+  }
+}
+
+function outcomeNotRecorded(operationId: string, outcome: Outcome): ApiError {
+  const accepted = outcome.status === "succeeded" || outcome.status === "partial";
+  const providerSaid = accepted
+    ? "The provider accepted the message"
+    : outcome.status === "unknown"
+    ? "The message may have been sent"
+    : "The provider refused the message";
+  return new ApiError(
+    "service_unavailable",
+    `${providerSaid}, but its outcome could not be recorded. Do not resend it: retry with the same ` +
+      "idempotency key, or look up the operation, to learn its recorded outcome.",
+    {
+      operation_id: operationId,
+      outcome: "not_recorded",
+      may_have_been_sent: outcome.status !== "failed",
+      provider_status: outcome.status,
+      ...(accepted ? { provider_message_ids: outcome.ids ?? [] } : {}),
+    },
+  );
 }
 
 /**
@@ -128,7 +177,8 @@ export async function runTool(
       p_request_summary => ${asService().json(tool.summarize(args) as never)}::jsonb,
       p_auth_mode => ${caller.mode}
     ) as result`.catch((error: { code?: string; message?: string }) => {
-      if (error.code === "PT409") throw new ApiError("conflict", error.message ?? "conflict");
+      // Two calls with one key raced and the other one won: it is in flight.
+      if (error.code === "PT409") throw new ApiError("conflict", error.message ?? "conflict", { retry_after: 1 });
       throw error;
     });
 

@@ -8,7 +8,7 @@
  *   GET  /__fake/requests            request counts per "METHOD /path" (proves no retries)
  *   GET  /__fake/pushes              webhook pushes made (last 1000) and their outcome
  *   POST /__fake/reset               {rules?: true} clears state (rules only if asked)
- *   POST /__fake/faults              {mode: "http500"|"timeout"|"drop", path?, count?, after?}
+ *   POST /__fake/faults              {mode: "http500"|"timeout"|"drop"|"slow", path?, count?, after?, delay_ms?}
  *   DELETE /__fake/faults            clears faults
  *   POST /__fake/receipts            {message_id, status_code?, duplicate?, url?, webhook_type?}
  *   POST /__fake/inbound             {from, to, body, original_message_id?, url?, webhook_type?}
@@ -92,7 +92,10 @@ export interface FakeMessage {
 }
 
 export interface FakeFault {
-  mode: "http500" | "timeout" | "drop";
+  /** "slow" handles the request normally (a send is accepted) and answers after delay_ms. */
+  mode: "http500" | "timeout" | "drop" | "slow";
+  /** For "slow": how long to hold the answer (default 1000 ms). */
+  delay_ms?: number;
   /** Path with or without the /v3 prefix, e.g. "/sms/send"; omitted → every /v3 path. */
   path?: string;
   /** How many matching requests to fail (default 1). */
@@ -295,7 +298,7 @@ export async function startClickSendFake(options: ClickSendFakeOptions = {}): Pr
   const throttle = new Map<string, number>(); // username|to|body → last send ms
   const counts = new Map<string, number>();
   const windows = new Map<string, { start: number; count: number }>();
-  let faults: Array<Required<Omit<FakeFault, "path">> & { path?: string }> = [];
+  let faults: Array<Required<Omit<FakeFault, "path" | "delay_ms">> & { path?: string; delay_ms: number }> = [];
   let receiptRules: Rule[] = [];
   let inboundRules: Rule[] = [];
   let nextRuleId = 1;
@@ -391,7 +394,7 @@ export async function startClickSendFake(options: ClickSendFakeOptions = {}): Pr
       }
       fault.count--;
       faults = faults.filter((f) => f.count > 0);
-      return fault.mode;
+      return fault;
     }
     return undefined;
   }
@@ -1039,8 +1042,8 @@ export async function startClickSendFake(options: ClickSendFakeOptions = {}): Pr
   }
 
   function addFault(f: FakeFault) {
-    if (!["http500", "timeout", "drop"].includes(f.mode)) throw new Error(`unknown fault mode ${f.mode}`);
-    faults.push({ mode: f.mode, path: f.path, count: f.count ?? 1, after: f.after ?? 0 });
+    if (!["http500", "timeout", "drop", "slow"].includes(f.mode)) throw new Error(`unknown fault mode ${f.mode}`);
+    faults.push({ mode: f.mode, path: f.path, count: f.count ?? 1, after: f.after ?? 0, delay_ms: f.delay_ms ?? 1000 });
   }
 
   // --- routing -------------------------------------------------------------
@@ -1142,7 +1145,8 @@ export async function startClickSendFake(options: ClickSendFakeOptions = {}): Pr
     const key = `${method} ${url.pathname}`;
     counts.set(key, (counts.get(key) ?? 0) + 1);
 
-    const fault = takeFault(url.pathname);
+    const taken = takeFault(url.pathname);
+    const fault = taken?.mode;
     if (fault === "drop") return void req.socket.destroy();
     if (fault === "timeout") {
       const socket = req.socket; // never answered; destroyed by the client or close()
@@ -1173,6 +1177,15 @@ export async function startClickSendFake(options: ClickSendFakeOptions = {}): Pr
       }
     }
     const result = route.handler(account, payload, url, path.match(route.pattern)!);
+    if (fault === "slow") {
+      // The provider has acted (a send is accepted and recorded); only the answer is late.
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (!res.destroyed) reply(res, result.status, result.body, rl.headers);
+      }, taken!.delay_ms);
+      timers.add(timer);
+      return;
+    }
     reply(res, result.status, result.body, rl.headers);
   }
 

@@ -16,6 +16,8 @@ export interface ThrowawayCluster {
   port: number;
   stop(): void;
   start(): void;
+  /** The server log (Debian's pg_ctlcluster sends the server's stderr here). */
+  logFile: string;
   /** Stops and deletes the cluster and its data. */
   drop(): void;
 }
@@ -24,10 +26,17 @@ function run(command: string, args: string[]): void {
   execFileSync(command, args, { stdio: ["ignore", "ignore", "pipe"], timeout: 60_000 });
 }
 
-/** Creates and starts a cluster with one database name in mind (pg_cron's). */
-export async function createThrowawayCluster(database: string, settings: Record<string, string> = {}): Promise<ThrowawayCluster> {
+/**
+ * Creates and starts a cluster with one database name in mind (pg_cron's). `settings`
+ * are extra postgresql.conf lines (values as written there, e.g. `"'all'"`); `name`
+ * defaults to `swb_fault_<pid>`: give each test file that runs its own cluster its own.
+ */
+export async function createThrowawayCluster(
+  database: string,
+  settings: Record<string, string> = {},
+  name = `swb_fault_${process.pid}`,
+): Promise<ThrowawayCluster> {
   const version = readdirSync("/etc/postgresql").sort().at(-1)!;
-  const name = `swb_fault_${process.pid}`;
   const port = await freePort();
   run("pg_createcluster", [version, name, "-p", String(port), "--start-conf=manual", "--", "--auth=trust", "--no-sync"]);
   const conf = {
@@ -48,6 +57,7 @@ export async function createThrowawayCluster(database: string, settings: Record<
   const cluster: ThrowawayCluster = {
     url: `postgres://postgres@127.0.0.1:${port}/${database}`,
     port,
+    logFile: `/var/log/postgresql/postgresql-${version}-${name}.log`,
     stop: () => run("pg_ctlcluster", [version, name, "stop", "-m", "fast"]),
     start: () => run("pg_ctlcluster", [version, name, "start"]),
     drop: () => {

@@ -35,6 +35,7 @@ export async function startProbeHost(opts: { status: StackStatus; config: Devsta
     SUPABASE_SERVICE_ROLE_KEY: status.SERVICE_ROLE_KEY,
     SUPABASE_JWKS: JSON.stringify(issuer.jwks),
     SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
+    SWITCHBOARD_ALLOW_CUSTOM_PROVIDER_HOSTS: "true",
     SWITCHBOARD_FUNCTIONS_URL: `http://127.0.0.1:${port}/functions/v1`,
   };
   const child: ChildProcess = spawn(

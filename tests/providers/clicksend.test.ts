@@ -13,16 +13,12 @@ import { type ClickSendFake, startClickSendFake } from "../../packages/devstack/
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
 import {
   type ClickSendConfig,
-  getBalance,
-  getMmsHistory,
-  getSmsHistory,
+  type ClickSendCredentials,
+  createClickSendClient,
   parseClickSendWebhook,
-  sendMms,
-  sendSms,
   type SmsMessage,
-  testConnection,
 } from "../../supabase/functions/_shared/providers/clicksend.ts";
-import { assertPublicHost, assertPublicUrl } from "../../supabase/functions/_shared/providers/network.ts";
+import type { NetworkPolicy } from "../../supabase/functions/_shared/net/guard.ts";
 import { normalizePhoneNumber } from "../../supabase/functions/_shared/providers/phone.ts";
 import { countSmsSegments } from "../../supabase/functions/_shared/providers/sms-segments.ts";
 import { ProviderError, type SendResult } from "../../supabase/functions/_shared/providers/types.ts";
@@ -43,6 +39,15 @@ const UUID_UPPER = /^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12
 
 let fake: ClickSendFake;
 let config: ClickSendConfig;
+
+/** The local stack's policy: the fake is on loopback, at a custom base_url. */
+const local: NetworkPolicy = { allowPrivateNetworks: true, allowCustomProviderHosts: true, blockedSmtpPorts: [] };
+/** A hosted deployment's policy. */
+const hosted: NetworkPolicy = { allowPrivateNetworks: false, allowCustomProviderHosts: false, blockedSmtpPorts: [25, 587] };
+
+/** A client for a connection, built the only way there is: with a network policy. */
+const cs = (credentials: ClickSendCredentials, cfg: ClickSendConfig, network = local) =>
+  createClickSendClient({ credentials, config: cfg, network });
 
 /** n distinct valid Australian mobile numbers. */
 const auMobiles = (n: number, offset = 0) => Array.from({ length: n }, (_, i) => `+614${10_000_000 + offset + i}`);
@@ -85,7 +90,7 @@ beforeEach(() => fake.reset({ rules: true }));
 
 describe("sendSms against the fake", () => {
   it("sends one SMS and reports ids, parts and price per recipient", async () => {
-    const result = await sendSms(DEMO, config, [{ to: "+61412345678", body: "Hello from Switchboard", custom_string: "op-1" }]);
+    const result = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "Hello from Switchboard", custom_string: "op-1" }]);
     expect(result.sentCount).toBe(1);
     expect(result.providerMessageIds).toHaveLength(1);
     expect(result.providerMessageIds[0]).toMatch(UUID_UPPER);
@@ -108,7 +113,7 @@ describe("sendSms against the fake", () => {
 
   it("uses the connection's default sender id and passes a schedule through", async () => {
     const schedule = Math.floor(Date.now() / 1000) + 3600;
-    await sendSms(DEMO, { ...config, sender_id: "Acme" }, [{ to: "+61412345678", body: "Later", schedule }]);
+    await cs(DEMO, { ...config, sender_id: "Acme" }).sendSms([{ to: "+61412345678", body: "Later", schedule }]);
     expect(fake.received[0]).toMatchObject({ from: "Acme", schedule, status: "Scheduled" });
   });
 
@@ -122,7 +127,7 @@ describe("sendSms against the fake", () => {
       { to: "+61412345681", body: "bad schedule", schedule: -5 },
       { to: "+61412345682", body: "fine too" },
     ];
-    const result = await sendSms(DEMO, config, messages);
+    const result = await cs(DEMO, config).sendSms(messages);
     expect(result.recipients.map((r) => r.status)).toEqual([
       "SUCCESS",
       "INVALID_RECIPIENT",
@@ -151,7 +156,7 @@ describe("sendSms against the fake", () => {
 
   it("INSUFFICIENT_CREDIT for an account without balance; test numbers are free", async () => {
     const nocredit = { username: "nocredit", api_key: TEST_KEY };
-    const result = await sendSms(nocredit, config, [
+    const result = await cs(nocredit, config).sendSms([
       { to: "+61412345678", body: "costs money" },
       { to: "+61411111111", body: "documented test number" },
     ]);
@@ -162,7 +167,7 @@ describe("sendSms against the fake", () => {
   it("runs out of credit part-way through a batch", async () => {
     const small = await startClickSendFake({ accounts: [{ ...DEMO, balance: 0.012 }] });
     try {
-      const result = await sendSms(DEMO, { base_url: small.url }, auMobiles(4).map((to) => ({ to, body: "x" })));
+      const result = await cs(DEMO, { base_url: small.url }).sendSms(auMobiles(4).map((to) => ({ to, body: "x" })));
       expect(result.recipients.map((r) => r.status)).toEqual(["SUCCESS", "SUCCESS", "INSUFFICIENT_CREDIT", "INSUFFICIENT_CREDIT"]);
     } finally {
       await small.close();
@@ -170,8 +175,8 @@ describe("sendSms against the fake", () => {
   });
 
   it("THROTTLED: the same body to the same recipient within the window", async () => {
-    const first = await sendSms(DEMO, config, [{ to: "+61412345678", body: "Same text" }]);
-    const again = await sendSms(DEMO, config, [
+    const first = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "Same text" }]);
+    const again = await cs(DEMO, config).sendSms([
       { to: "+61412345678", body: "Same text" },
       { to: "+61412345678", body: "Different text" },
     ]);
@@ -181,7 +186,7 @@ describe("sendSms against the fake", () => {
 
   it("splits 2500 messages into 3 requests of at most 1000 and merges the results in order", async () => {
     const numbers = auMobiles(2500);
-    const result = await sendSms(DEMO, config, numbers.map((to) => ({ to, body: "bulk" })));
+    const result = await cs(DEMO, config).sendSms(numbers.map((to) => ({ to, body: "bulk" })));
     expect(sendCount()).toBe(3);
     expect(result.sentCount).toBe(2500);
     expect(result.recipients.map((r) => r.to)).toEqual(numbers);
@@ -200,7 +205,7 @@ describe("sendSms against the fake", () => {
   it("bulk partial failure: keeps what was sent, marks the failed request MAYBE_SENT and the rest NOT_SENT", async () => {
     fake.addFault({ mode: "http500", path: "/sms/send", after: 1, count: 1 });
     const numbers = auMobiles(2500);
-    const result = await sendSms(DEMO, config, numbers.map((to) => ({ to, body: "bulk" })), { concurrency: 1 });
+    const result = await cs(DEMO, config).sendSms(numbers.map((to) => ({ to, body: "bulk" })), { concurrency: 1 });
     expect(sendCount()).toBe(2); // the third request was never started
     expect(result.sentCount).toBe(1000);
     expect(fake.received).toHaveLength(1000);
@@ -218,7 +223,7 @@ describe("sendSms against the fake", () => {
   it("bulk partial failure with concurrent requests still accounts for every recipient exactly once", async () => {
     fake.addFault({ mode: "drop", path: "/sms/send", after: 1, count: 1 });
     const numbers = auMobiles(5000);
-    const result = await sendSms(DEMO, config, numbers.map((to) => ({ to, body: "bulk" })));
+    const result = await cs(DEMO, config).sendSms(numbers.map((to) => ({ to, body: "bulk" })));
     expect(sendCount()).toBeLessThanOrEqual(4); // in-flight requests finish, no new ones start
     expect(result.recipients.map((r) => r.to)).toEqual(numbers);
     const by = (status: string) => result.recipients.filter((r) => r.status === status).length;
@@ -235,15 +240,15 @@ describe("sendSms against the fake", () => {
       seen.push(new Headers(init?.headers).get("connection"));
       return fetch(input, init);
     };
-    await getBalance(DEMO, config, { fetch: spy });
-    await sendSms(DEMO, config, auMobiles(1500).map((to) => ({ to, body: "x" })), { fetch: spy });
-    await getSmsHistory(DEMO, config, {}, { fetch: spy });
+    await cs(DEMO, config).getBalance({ fetch: spy });
+    await cs(DEMO, config).sendSms(auMobiles(1500).map((to) => ({ to, body: "x" })), { fetch: spy });
+    await cs(DEMO, config).getSmsHistory({}, { fetch: spy });
     expect(seen).toEqual(["close", "close", "close", "close"]);
   });
 
   it("a failure before anything was sent is thrown, not reported as a partial result", async () => {
     fake.addFault({ mode: "http500", path: "/sms/send" });
-    const error = await caught(sendSms(DEMO, config, auMobiles(1500).map((to) => ({ to, body: "x" })), { concurrency: 1 }));
+    const error = await caught(cs(DEMO, config).sendSms(auMobiles(1500).map((to) => ({ to, body: "x" })), { concurrency: 1 }));
     expect(error.kind).toBe("unavailable");
     expect(error.maybeSent).toBe(true); // a 5xx on a send may still have been acted on
     expect(sendCount()).toBe(1);
@@ -268,7 +273,7 @@ describe("message_parts and segment counting", () => {
   ];
 
   it("the adapter's counter agrees with the fake's message_parts", async () => {
-    const result = await sendSms(DEMO, config, bodies.map((body, i) => ({ to: auMobiles(1, i)[0], body })));
+    const result = await cs(DEMO, config).sendSms(bodies.map((body, i) => ({ to: auMobiles(1, i)[0], body })));
     const parts = result.recipients.map((r) => r.segments);
     expect(parts).toEqual([1, 2, 2, 3, 1, 2, 1, 2, 1, 2, 1, 1, 2]);
     expect(parts).toEqual(bodies.map((b) => countSmsSegments(b).segments));
@@ -276,7 +281,7 @@ describe("message_parts and segment counting", () => {
 
   it("truncates after 6 parts (the provider's message_parts wins over our count)", async () => {
     const body = "a".repeat(153 * 6 + 10);
-    const result = await sendSms(DEMO, config, [{ to: "+61412345678", body }]);
+    const result = await cs(DEMO, config).sendSms([{ to: "+61412345678", body }]);
     expect(countSmsSegments(body).segments).toBe(7);
     expect(result.recipients[0].segments).toBe(6);
     expect(fake.received[0].body).toHaveLength(153 * 6);
@@ -316,7 +321,7 @@ describe("message_parts and segment counting", () => {
     const chars = fc.constantFrom(..."aZ09 .,!?\n€{}[]~^|éüñß@£$¥жΩ😀中");
     const sample = fc.sample(fc.string({ unit: chars, minLength: 1, maxLength: 150 }), { numRuns: 60, seed: 42 });
     const bodies = sample.filter((b) => b.trim());
-    const result = await sendSms(DEMO, config, bodies.map((body, i) => ({ to: auMobiles(1, i)[0], body })));
+    const result = await cs(DEMO, config).sendSms(bodies.map((body, i) => ({ to: auMobiles(1, i)[0], body })));
     expect(result.recipients.map((r) => r.segments)).toEqual(bodies.map((b) => countSmsSegments(b).segments));
   });
 });
@@ -333,13 +338,13 @@ describe("error mapping", () => {
       expect(r.text).toBe('{"http_code":401,"response_code":"UNAUTHORIZED","response_msg":"Authorization failed.","data":null}');
       expect(r.headers.get("www-authenticate")).toBeNull();
     }
-    const error = await caught(getBalance({ username: "demo", api_key: "wrong" }, config));
+    const error = await caught(cs({ username: "demo", api_key: "wrong" }, config).getBalance());
     expect(error).toMatchObject({ kind: "auth", maybeSent: false, details: { status: 401, provider_code: "UNAUTHORIZED" } });
     expect(error.message).not.toContain("wrong");
   });
 
   it("403 for a suspended account", async () => {
-    const error = await caught(sendSms({ username: "banned", api_key: TEST_KEY }, config, [{ to: "+61412345678", body: "x" }]));
+    const error = await caught(cs({ username: "banned", api_key: TEST_KEY }, config).sendSms([{ to: "+61412345678", body: "x" }]));
     expect(error).toMatchObject({ kind: "forbidden", maybeSent: false, details: { status: 403, provider_code: "FORBIDDEN" } });
     expect(error.message).toMatch(/suspended/);
   });
@@ -351,12 +356,18 @@ describe("error mapping", () => {
       expect(r.status).toBe(404);
       expect(json(r)).toMatchObject({ http_code: 404, response_msg: "Invalid endpoint. Please try again.", data: null });
     }
-    const error = await caught(getBalance(DEMO, { base_url: `${fake.url}/missing` }));
+    const error = await caught(cs(DEMO, { base_url: `${fake.url}/missing` }).getBalance());
     expect(error).toMatchObject({ kind: "not_found", details: { status: 404 } });
   });
 
   it("400 keeps ClickSend's field errors and response_code", async () => {
-    const error = await caught(sendMms(DEMO, config, { media_file: "", messages: [{ to: "+61412345678", body: "x", subject: "s" }] }));
+    // The guard refuses an empty media URL before ClickSend could; drop it on the wire instead.
+    const withoutMedia: typeof fetch = (url, init) => {
+      const { media_file: _, ...body } = JSON.parse(String(init?.body));
+      return fetch(url, { ...init, body: JSON.stringify(body) });
+    };
+    const mms = { media_file: "https://cdn.example.com/a.jpg", messages: [{ to: "+61412345678", body: "x", subject: "s" }] };
+    const error = await caught(cs(DEMO, config).sendMms(mms, { fetch: withoutMedia }));
     expect(error).toMatchObject({
       kind: "invalid",
       maybeSent: false,
@@ -368,8 +379,8 @@ describe("error mapping", () => {
     const limited = await startClickSendFake({ rateLimits: { account: { limit: 3, windowSeconds: 60 } } });
     try {
       const cfg = { base_url: limited.url };
-      for (let i = 0; i < 3; i++) await getBalance(DEMO, cfg);
-      const error = await caught(getBalance(DEMO, cfg));
+      for (let i = 0; i < 3; i++) await cs(DEMO, cfg).getBalance();
+      const error = await caught(cs(DEMO, cfg).getBalance());
       expect(error).toMatchObject({ kind: "rate_limited", details: { status: 429, provider_code: "HTTP_TOO_MANY_REQUESTS" } });
       expect(error.details.retry_after).toBeGreaterThan(0);
       expect(error.details.retry_after).toBeLessThanOrEqual(60);
@@ -378,7 +389,7 @@ describe("error mapping", () => {
       expect(r.headers.get("retry-after")).toBe(r.headers.get("ratelimit-reset"));
       expect(await r.json()).toEqual({ http_code: 429, response_code: "HTTP_TOO_MANY_REQUESTS", response_msg: "Too many attempts.", data: null });
       // Other endpoints have their own allowance.
-      await expect(getSmsHistory(DEMO, cfg)).resolves.toBeDefined();
+      await expect(cs(DEMO, cfg).getSmsHistory()).resolves.toBeDefined();
     } finally {
       await limited.close();
     }
@@ -391,7 +402,7 @@ describe("error mapping", () => {
 
   it("5xx on a read is unavailable and not maybeSent", async () => {
     fake.addFault({ mode: "http500", path: "/account" });
-    const error = await caught(getBalance(DEMO, config));
+    const error = await caught(cs(DEMO, config).getBalance());
     expect(error).toMatchObject({ kind: "unavailable", maybeSent: false, details: { status: 500 } });
   });
 });
@@ -400,7 +411,7 @@ describe("fault injection: a send that may have gone out is reported, never retr
   it("timeout → kind timeout, maybeSent, exactly one request", async () => {
     fake.addFault({ mode: "timeout", path: "/sms/send" });
     const started = Date.now();
-    const error = await caught(sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }], { timeoutMs: 300 }));
+    const error = await caught(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }], { timeoutMs: 300 }));
     expect(error).toMatchObject({ kind: "timeout", maybeSent: true });
     expect(Date.now() - started).toBeLessThan(3000);
     expect(sendCount()).toBe(1);
@@ -408,23 +419,23 @@ describe("fault injection: a send that may have gone out is reported, never retr
 
   it("connection dropped after the request was read → unavailable, maybeSent, exactly one request", async () => {
     fake.addFault({ mode: "drop", path: "/sms/send" });
-    const error = await caught(sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }]));
+    const error = await caught(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }]));
     expect(error).toMatchObject({ kind: "unavailable", maybeSent: true });
     expect(sendCount()).toBe(1);
     // The fault is used up: the next call (a new, explicit send) goes through.
-    await expect(sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }])).resolves.toMatchObject({ sentCount: 1 });
+    await expect(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }])).resolves.toMatchObject({ sentCount: 1 });
   });
 
   it("a dropped read is not maybeSent", async () => {
     fake.addFault({ mode: "drop", path: "/account" });
-    expect(await caught(getBalance(DEMO, config))).toMatchObject({ kind: "unavailable", maybeSent: false });
+    expect(await caught(cs(DEMO, config).getBalance())).toMatchObject({ kind: "unavailable", maybeSent: false });
   });
 
   it("connection refused → unavailable, not maybeSent (nothing left the building)", async () => {
     const gone = await startClickSendFake();
     const url = gone.url;
     await gone.close();
-    const error = await caught(sendSms(DEMO, { base_url: url }, [{ to: "+61412345678", body: "x" }]));
+    const error = await caught(cs(DEMO, { base_url: url }).sendSms([{ to: "+61412345678", body: "x" }]));
     expect(error).toMatchObject({ kind: "unavailable", maybeSent: false });
   });
 
@@ -435,9 +446,9 @@ describe("fault injection: a send that may have gone out is reported, never retr
     });
     expect(r.status).toBe(200);
     for (let i = 0; i < 2; i++) {
-      expect(await caught(sendSms(DEMO, config, [{ to: "+61412345678", body: `x${i}` }]))).toMatchObject({ details: { status: 500 } });
+      expect(await caught(cs(DEMO, config).sendSms([{ to: "+61412345678", body: `x${i}` }]))).toMatchObject({ details: { status: 500 } });
     }
-    await expect(sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }])).resolves.toMatchObject({ sentCount: 1 });
+    await expect(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }])).resolves.toMatchObject({ sentCount: 1 });
   });
 });
 
@@ -452,7 +463,7 @@ describe("sendMms", () => {
   });
 
   it("sends a .jpg with subject and records the media URL", async () => {
-    const result = await sendMms(DEMO, config, mms("https://cdn.example.com/cat.jpg"));
+    const result = await cs(DEMO, config).sendMms(mms("https://cdn.example.com/cat.jpg"));
     expect(result.recipients[0]).toMatchObject({ ok: true, status: "SUCCESS", price: "0.0500" });
     expect(result.recipients[0].segments).toBe(1);
     expect(fake.received[0]).toMatchObject({
@@ -461,7 +472,7 @@ describe("sendMms", () => {
       subject: "Photo",
       custom_string: "op-m",
     });
-    const history = await getMmsHistory(DEMO, config);
+    const history = await cs(DEMO, config).getMmsHistory();
     expect(history.data).toMatchObject({ total: 1 });
     expect((history.data.records as Array<Record<string, unknown>>)[0]).toMatchObject({
       subject: "Photo",
@@ -470,9 +481,9 @@ describe("sendMms", () => {
   });
 
   it("INVALID_MEDIA_FILE for an unsupported type, SUBJECT_REQUIRED without a subject", async () => {
-    expect((await sendMms(DEMO, config, mms("https://cdn.example.com/run.exe"))).recipients[0].status).toBe("INVALID_MEDIA_FILE");
-    expect((await sendMms(DEMO, config, mms("https://cdn.example.com/a.png"))).recipients[0].status).toBe("INVALID_MEDIA_FILE");
-    expect((await sendMms(DEMO, config, mms("https://cdn.example.com/a.gif", ""))).recipients[0].status).toBe("SUBJECT_REQUIRED");
+    expect((await cs(DEMO, config).sendMms(mms("https://cdn.example.com/run.exe"))).recipients[0].status).toBe("INVALID_MEDIA_FILE");
+    expect((await cs(DEMO, config).sendMms(mms("https://cdn.example.com/a.png"))).recipients[0].status).toBe("INVALID_MEDIA_FILE");
+    expect((await cs(DEMO, config).sendMms(mms("https://cdn.example.com/a.gif", ""))).recipients[0].status).toBe("SUBJECT_REQUIRED");
     expect(fake.received).toHaveLength(0);
   });
 
@@ -495,7 +506,7 @@ describe("sendMms", () => {
 
 describe("/sms/price", () => {
   it("validates like send but has no side effects", async () => {
-    const before = await getBalance(DEMO, config);
+    const before = await cs(DEMO, config).getBalance();
     const r = json(
       await raw("POST", "/sms/price", {
         messages: [{ to: "+61412345678", body: "a".repeat(200) }, { to: "bad", body: "x" }, { to: "+8615555555555", body: "x" }],
@@ -505,9 +516,9 @@ describe("/sms/price", () => {
     expect(r.data.messages[0].message_parts).toBe(2);
     expect(r.data).toMatchObject({ total_price: 0.01, blocked_count: 1, _summary: { countries: { AU: { count: 1 } } } });
     expect(fake.received).toHaveLength(0);
-    expect((await getBalance(DEMO, config)).data.balance).toBe(before.data.balance);
+    expect((await cs(DEMO, config).getBalance()).data.balance).toBe(before.data.balance);
     // Not recorded for throttling either: the real send right after succeeds.
-    const sent = await sendSms(DEMO, config, [{ to: "+61412345678", body: "a".repeat(200) }]);
+    const sent = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "a".repeat(200) }]);
     expect(sent.recipients[0].status).toBe("SUCCESS");
   });
 });
@@ -516,7 +527,7 @@ describe("getBalance", () => {
   it("returns the string balance and currency but never _subaccount, api keys or the username", async () => {
     const wire = json(await raw("GET", "/account"));
     expect(wire.data._subaccount.api_key).toBeTruthy(); // the fake does leak it, like ClickSend
-    const result = await getBalance(DEMO, config);
+    const result = await cs(DEMO, config).getBalance();
     expect(result.data).toMatchObject({ balance: "100.000000", currency: { currency_name_short: "AUD" } });
     const text = JSON.stringify(result);
     expect(text).not.toContain(wire.data._subaccount.api_key);
@@ -525,15 +536,15 @@ describe("getBalance", () => {
   });
 
   it("reflects what was spent", async () => {
-    await sendSms(DEMO, config, [{ to: "+61412345678", body: "a".repeat(161) }]);
-    expect((await getBalance(DEMO, config)).data.balance).toBe("99.990000");
+    await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "a".repeat(161) }]);
+    expect((await cs(DEMO, config).getBalance()).data.balance).toBe("99.990000");
   });
 });
 
 describe("history", () => {
   it("passes the paginator through: total, per_page, current_page, last_page, records", async () => {
-    await sendSms(DEMO, config, auMobiles(20).map((to, i) => ({ to, body: `msg ${i}`, custom_string: "op-h" })));
-    const page2 = await getSmsHistory(DEMO, config, { page: 2, limit: 15 });
+    await cs(DEMO, config).sendSms(auMobiles(20).map((to, i) => ({ to, body: `msg ${i}`, custom_string: "op-h" })));
+    const page2 = await cs(DEMO, config).getSmsHistory({ page: 2, limit: 15 });
     expect(page2.data).toMatchObject({ total: 20, per_page: 15, current_page: 2, last_page: 2 });
     const records = page2.data.records as Array<Record<string, unknown>>;
     expect(records).toHaveLength(5);
@@ -542,15 +553,15 @@ describe("history", () => {
   });
 
   it("empty history is total 0, last_page 0", async () => {
-    const result = await getSmsHistory(DEMO, config);
+    const result = await cs(DEMO, config).getSmsHistory();
     expect(result.data).toEqual({ total: 0, per_page: 15, current_page: 1, last_page: 0, records: [] });
   });
 
   it("filters by date range, q and order_by; clamps limit to 15..100 (wire level)", async () => {
-    await sendSms(DEMO, config, auMobiles(3).map((to) => ({ to, body: "hi" })));
+    await cs(DEMO, config).sendSms(auMobiles(3).map((to) => ({ to, body: "hi" })));
     const future = Math.floor(Date.now() / 1000) + 3600;
-    expect((await getSmsHistory(DEMO, config, { date_from: future })).data.total).toBe(0);
-    expect((await getSmsHistory(DEMO, config, { date_to: future })).data.total).toBe(3);
+    expect((await cs(DEMO, config).getSmsHistory({ date_from: future })).data.total).toBe(0);
+    expect((await cs(DEMO, config).getSmsHistory({ date_to: future })).data.total).toBe(3);
     const byTo = json(await raw("GET", `/sms/history?q=${encodeURIComponent(`to:${auMobiles(1, 1)[0]}`)}`));
     expect(byTo.data.total).toBe(1);
     expect(byTo.data.data[0].to).toBe(auMobiles(1, 1)[0]);
@@ -560,9 +571,42 @@ describe("history", () => {
   });
 });
 
+describe("redirects are never followed", () => {
+  /** A server that 302s every request to a canary that counts the connections it gets. */
+  async function redirectToCanary() {
+    let canaryConnections = 0;
+    const canary = http.createServer((_req, res) => res.end("{}"));
+    canary.on("connection", () => canaryConnections++);
+    await new Promise<void>((r) => canary.listen(0, "127.0.0.1", r));
+    const canaryUrl = `http://127.0.0.1:${(canary.address() as AddressInfo).port}/v3/sms/send`;
+    const redirector = http.createServer((_req, res) => res.writeHead(302, { location: canaryUrl }).end());
+    await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
+    return {
+      url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/v3`,
+      canaryConnections: () => canaryConnections,
+      close: () => Promise.all([canary, redirector].map((s) => new Promise((r) => s.close(r)))),
+    };
+  }
+
+  it("a 3xx on a send, a read or a test is a not-sent provider error, and the target never hears of it", async () => {
+    const r = await redirectToCanary();
+    try {
+      const client = cs(DEMO, { base_url: r.url });
+      const send = await caught(client.sendSms([{ to: "+61412345678", body: "x" }]));
+      expect(send).toMatchObject({ kind: "permanent", maybeSent: false, details: { provider: "clicksend", status: 302 } });
+      expect(send.message).toMatch(/redirect/);
+      expect(await caught(client.getBalance())).toMatchObject({ kind: "permanent", details: { status: 302 } });
+      expect(await client.testConnection()).toMatchObject({ ok: false, details: { kind: "permanent", status: 302 } });
+      expect(r.canaryConnections()).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe("testConnection", () => {
   it("uses /account/usage/{year}/{month}/subaccount, not /account", async () => {
-    const result = await testConnection(DEMO, config);
+    const result = await cs(DEMO, config).testConnection();
     expect(result.ok).toBe(true);
     const now = new Date();
     const counts = fake.requestCounts();
@@ -571,8 +615,8 @@ describe("testConnection", () => {
   });
 
   it("reports bad and suspended credentials without throwing", async () => {
-    expect(await testConnection({ username: "demo", api_key: "nope" }, config)).toMatchObject({ ok: false, details: { kind: "auth" } });
-    expect(await testConnection({ username: "banned", api_key: TEST_KEY }, config)).toMatchObject({
+    expect(await cs({ username: "demo", api_key: "nope" }, config).testConnection()).toMatchObject({ ok: false, details: { kind: "auth" } });
+    expect(await cs({ username: "banned", api_key: TEST_KEY }, config).testConnection()).toMatchObject({
       ok: false,
       details: { kind: "forbidden" },
     });
@@ -650,7 +694,7 @@ describe("webhook pushes from the fake", () => {
   it("pushes a form-encoded 201 receipt automatically after a send", async () => {
     const rule = json(await receiptRule());
     expect(rule.data).toMatchObject({ action_address: receiver.url, receipt_rule_id: expect.any(Number) });
-    const result = await sendSms(DEMO, config, [{ to: "+61412345678", body: "receipt me", custom_string: "op-r" }]);
+    const result = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "receipt me", custom_string: "op-r" }]);
     await receiver.waitFor(1);
     const push = receiver.requests[0];
     expect(push.contentType).toBe("application/x-www-form-urlencoded");
@@ -661,13 +705,13 @@ describe("webhook pushes from the fake", () => {
       status_code: "201",
       custom_string: "op-r",
     });
-    const history = await getSmsHistory(DEMO, config);
+    const history = await cs(DEMO, config).getSmsHistory();
     expect((history.data.records as Array<Record<string, unknown>>)[0]).toMatchObject({ status_code: "201" });
   });
 
   it("JSON rules get JSON receipts; test numbers get none", async () => {
     await receiptRule({ webhook_type: "json" });
-    const result = await sendSms(DEMO, config, [
+    const result = await cs(DEMO, config).sendSms([
       { to: "+61412345678", body: "json receipt" },
       { to: "+61411111111", body: "test number" },
     ]);
@@ -682,7 +726,7 @@ describe("webhook pushes from the fake", () => {
   it("drives 200 / 301 receipts and duplicates on demand", async () => {
     await receiptRule();
     fake.reset(); // keeps rules
-    const { providerMessageIds } = await sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }]);
+    const { providerMessageIds } = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }]);
     await receiver.waitFor(1);
     receiver.requests.length = 0;
     const r = await control("receipts", { message_id: providerMessageIds[0], status_code: "301", duplicate: 2 });
@@ -715,7 +759,7 @@ describe("webhook pushes from the fake", () => {
       enabled: 1,
     });
     expect(rule.status).toBe(200);
-    const sent = await sendSms(DEMO, config, [{ to: "+61412345678", body: "Reply YES", custom_string: "op-in" }]);
+    const sent = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "Reply YES", custom_string: "op-in" }]);
     const r = await control("inbound", { from: "+61412345678", to: "+61481070000", body: "YES please" });
     expect(r.status).toBe(200);
     const get = receiver.requests.find((c) => c.method === "GET")!;
@@ -732,7 +776,7 @@ describe("webhook pushes from the fake", () => {
   });
 
   it("without a rule, on-demand pushes are refused", async () => {
-    const { providerMessageIds } = await sendSms(DEMO, config, [{ to: "+61412345678", body: "x" }]);
+    const { providerMessageIds } = await cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }]);
     expect((await control("receipts", { message_id: providerMessageIds[0] })).status).toBe(409);
   });
 });
@@ -800,7 +844,7 @@ describe("parseClickSendWebhook", () => {
 });
 
 // ---------------------------------------------------------------------------
-// Phone numbers and the network guard
+// Phone numbers (the network guard has its own suite: tests/unit/network-guard.test.ts)
 // ---------------------------------------------------------------------------
 
 describe("normalizePhoneNumber", () => {
@@ -827,43 +871,6 @@ describe("normalizePhoneNumber", () => {
   );
 });
 
-describe("assertPublicHost / assertPublicUrl", () => {
-  const strict = { allowPrivateNetworks: false };
-  it.each([
-    "127.0.0.1",
-    "10.0.0.8",
-    "172.20.1.1",
-    "192.168.1.1",
-    "169.254.169.254",
-    "0.0.0.0",
-    "100.64.0.1",
-    "::1",
-    "[::1]",
-    "fd00::1",
-    "fe80::1",
-    "::ffff:192.168.0.1",
-    "::ffff:7f00:1",
-    "localhost",
-  ])("refuses %s", async (host) => {
-    await expect(assertPublicHost(host, strict)).rejects.toMatchObject({ code: "invalid_request", status: 400 });
-  });
-
-  it.each(["8.8.8.8", "2001:4860:4860::8888", "172.32.0.1", "::ffff:8.8.8.8"])("allows %s", async (host) => {
-    await expect(assertPublicHost(host, strict)).resolves.toBeUndefined();
-  });
-
-  it("allowPrivateNetworks lets everything through (local stack)", async () => {
-    await expect(assertPublicHost("127.0.0.1", { allowPrivateNetworks: true })).resolves.toBeUndefined();
-  });
-
-  it("URLs must be https, without credentials, to a public host", async () => {
-    await expect(assertPublicUrl("http://8.8.8.8/a.jpg", strict)).rejects.toThrow(/https/);
-    await expect(assertPublicUrl("https://user:pw@8.8.8.8/a.jpg", strict)).rejects.toThrow(/credentials/);
-    await expect(assertPublicUrl("https://[::1]/a.jpg", strict)).rejects.toThrow(/private/);
-    await expect(assertPublicUrl("https://8.8.8.8/a.jpg", strict)).resolves.toBeInstanceOf(URL);
-  });
-});
-
 // ---------------------------------------------------------------------------
 // Tools
 // ---------------------------------------------------------------------------
@@ -873,7 +880,7 @@ describe("clicksend tools", () => {
     credentials: { ...DEMO },
     config: { base_url: fake.url },
     operationId: "op-tool-1",
-    network: { allowPrivateNetworks: true, blockedSmtpPorts: [25, 587] },
+    network: local,
     ...overrides,
   });
 
@@ -957,14 +964,46 @@ describe("clicksend tools", () => {
 
   it("execute refuses MMS media on a private network before calling ClickSend", async () => {
     const args = sendMmsSchema.parse({ to: ["+61412345678"], body: "x", subject: "s", media_url: "https://127.0.0.1/a.jpg" });
-    const strict = ctx({ network: { allowPrivateNetworks: false, blockedSmtpPorts: [] }, config: {} });
-    await expect(clicksendSendMms.execute(strict, args)).rejects.toMatchObject({ code: "invalid_request" });
+    const strict = ctx({ network: hosted, config: {} });
+    await expect(clicksendSendMms.execute(strict, args)).rejects.toMatchObject({
+      code: "invalid_request",
+      details: { field: "media_url", source: "arguments" },
+    });
     expect(fake.requestCounts()["POST /v3/mms/send"]).toBeUndefined();
   });
 
+  it("execute refuses a base_url other than ClickSend's own unless the policy allows custom hosts", async () => {
+    await expect(clicksendGetBalance.execute(ctx({ network: hosted }), {})).rejects.toMatchObject({
+      code: "invalid_request",
+      details: { field: "base_url", source: "connection_config" },
+    });
+    expect(fake.requestCounts()["GET /v3/account"]).toBeUndefined();
+  });
+
   it("execute refuses a private or plain-http base_url unless private networks are allowed", async () => {
-    const strict = ctx({ network: { allowPrivateNetworks: false, blockedSmtpPorts: [] } });
-    await expect(clicksendGetBalance.execute(strict, {})).rejects.toMatchObject({ code: "invalid_request" });
+    const customHosts = ctx({ network: { ...hosted, allowCustomProviderHosts: true } });
+    await expect(clicksendGetBalance.execute(customHosts, {})).rejects.toMatchObject({ code: "invalid_request" });
+    const https = ctx({ network: customHosts.network, config: { base_url: fake.url.replace("http:", "https:") } });
+    await expect(clicksendGetBalance.execute(https, {})).rejects.toMatchObject({
+      code: "invalid_request",
+      details: { field: "base_url", host: "127.0.0.1" },
+    });
+    expect(fake.requestCounts()["GET /v3/account"]).toBeUndefined();
+  });
+
+  it("execute refuses a stored config that breaks the rules with 400 naming the field, before any request", async () => {
+    for (const [field, config] of [
+      ["sender_id", { base_url: fake.url, sender_id: "Acme\r\nX-Evil: 1" }],
+      ["sender_id", { base_url: fake.url, sender_id: "has spaces" }],
+      ["base_url", { base_url: "https://user:pw@rest.clicksend.com/v3" }],
+      ["base_url", { base_url: "https://0x7f.1/v3" }],
+    ] as const) {
+      await expect(clicksendGetBalance.execute(ctx({ config }), {})).rejects.toMatchObject({
+        code: "invalid_request",
+        status: 400,
+        details: { field, source: "connection_config" },
+      });
+    }
     expect(fake.requestCounts()["GET /v3/account"]).toBeUndefined();
   });
 

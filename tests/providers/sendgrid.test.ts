@@ -15,12 +15,13 @@ import {
   base64DecodedSize,
   MAX_ATTACHMENT_BYTES,
 } from "../../supabase/functions/_shared/providers/email.ts";
+import type { NetworkPolicy } from "../../supabase/functions/_shared/net/guard.ts";
 import {
+  createSendGridClient,
   derToRawSignature,
   parseSendGridEvents,
-  sendMail,
   type SendGridConfig,
-  testConnection,
+  type SendGridCredentials,
   verifyEventWebhookSignature,
 } from "../../supabase/functions/_shared/providers/sendgrid.ts";
 import { ProviderError } from "../../supabase/functions/_shared/providers/types.ts";
@@ -87,6 +88,15 @@ let fake: SendGridFake;
 let receiver: Awaited<ReturnType<typeof startReceiver>>;
 let config: SendGridConfig;
 
+/** The local stack's policy: the fake is on loopback, at a custom base_url. */
+const local: NetworkPolicy = { allowPrivateNetworks: true, allowCustomProviderHosts: true, blockedSmtpPorts: [] };
+/** A hosted deployment's policy. */
+const hosted: NetworkPolicy = { allowPrivateNetworks: false, allowCustomProviderHosts: false, blockedSmtpPorts: [25, 587] };
+
+/** A client for a connection, built the only way there is: with a network policy. */
+const sg = (credentials: SendGridCredentials, cfg: SendGridConfig, network = local) =>
+  createSendGridClient({ credentials, config: cfg, network });
+
 beforeAll(async () => {
   [fake, receiver] = await Promise.all([startSendGridFake({ port: 0, webhookDelayMs: 5 }), startReceiver()]);
   config = { base_url: fake.url, from_email: "agent@example.com", from_name: "Agent" };
@@ -121,7 +131,7 @@ const control = (path: string, body?: unknown) => api("POST", `/__fake/${path}`,
 describe("sendMail against the fake", () => {
   it("sends content with cc/bcc, reply_to, attachments, categories, send_at and our operation id", async () => {
     const sendAt = new Date(Date.now() + 3_600_000).toISOString();
-    const result = await sendMail(DEMO, config, {
+    const result = await sg(DEMO, config).sendMail({
       to: ["a@example.com", "b@example.com"],
       cc: ["c@example.com"],
       bcc: ["d@example.com"],
@@ -158,7 +168,7 @@ describe("sendMail against the fake", () => {
   });
 
   it("sends a dynamic template with its data", async () => {
-    const result = await sendMail(DEMO, { ...config, from_name: undefined }, {
+    const result = await sg(DEMO, { ...config, from_name: undefined }).sendMail({
       to: ["a@example.com"],
       template_id: TEMPLATE,
       dynamic_template_data: { name: "Ada" },
@@ -177,8 +187,8 @@ describe("sendMail against the fake", () => {
       seen.push(new Headers(init?.headers));
       return fetch(url, init);
     };
-    await sendMail(DEMO, config, { to: ["a@example.com"], subject: "s", text: "t" }, { fetch: spy });
-    await testConnection(DEMO, config, { fetch: spy });
+    await sg(DEMO, config).sendMail({ to: ["a@example.com"], subject: "s", text: "t" }, { fetch: spy });
+    await sg(DEMO, config).testConnection({ fetch: spy });
     expect(seen.map((h) => h.get("connection"))).toEqual(["close", "close"]);
   });
 
@@ -189,7 +199,7 @@ describe("sendMail against the fake", () => {
       body.mail_settings = { sandbox_mode: { enable: true } };
       return fetch(url, { ...init, body: JSON.stringify(body) });
     };
-    const result = await sendMail(DEMO, config, { to: ["a@example.com"], subject: "s", text: "t" }, { fetch: sandboxFetch });
+    const result = await sg(DEMO, config).sendMail({ to: ["a@example.com"], subject: "s", text: "t" }, { fetch: sandboxFetch });
     expect(result.sentCount).toBe(0);
     expect(result.providerMessageIds).toEqual([]);
     expect(result.data.status).toBe("sandbox");
@@ -204,7 +214,7 @@ describe("sendMail error mapping", () => {
   const mail = { to: ["a@example.com"], subject: "s", text: "t" };
 
   it("400 → invalid, keeping SendGrid's errors[]", async () => {
-    const e = await expectProviderError(sendMail(DEMO, config, { to: ["a@example.com", "a@example.com"], text: "t" }));
+    const e = await expectProviderError(sg(DEMO, config).sendMail({ to: ["a@example.com", "a@example.com"], text: "t" }));
     expect(e.kind).toBe("invalid");
     expect(e.maybeSent).toBe(false);
     expect(e.details.status).toBe(400);
@@ -213,19 +223,19 @@ describe("sendMail error mapping", () => {
   });
 
   it("401 → auth", async () => {
-    const e = await expectProviderError(sendMail({ api_key: "SG.wrong" }, config, mail));
+    const e = await expectProviderError(sg({ api_key: "SG.wrong" }, config).sendMail(mail));
     expect(e.kind).toBe("auth");
     expect(e.details.errors).toEqual([{ message: "Permission denied, wrong credentials", field: null, help: null }]);
   });
 
   it("403 → forbidden for a key without mail.send", async () => {
-    const e = await expectProviderError(sendMail({ api_key: "SG.no-send-scope" }, config, mail));
+    const e = await expectProviderError(sg({ api_key: "SG.no-send-scope" }, config).sendMail(mail));
     expect(e.kind).toBe("forbidden");
     expect(e.message).toContain("access forbidden");
   });
 
   it("403 → forbidden with field 'from' for an unverified sender", async () => {
-    const e = await expectProviderError(sendMail(DEMO, { ...config, from_email: "nobody@example.com" }, mail));
+    const e = await expectProviderError(sg(DEMO, { ...config, from_email: "nobody@example.com" }).sendMail(mail));
     expect(e.kind).toBe("forbidden");
     expect(e.details.field).toBe("from");
     expect(e.message).toContain("verified Sender Identity");
@@ -234,7 +244,7 @@ describe("sendMail error mapping", () => {
   it("413 → too_large above 30 MB", async () => {
     const big = "A".repeat(31 * 1024 * 1024); // valid base64, ~23 MB decoded, >30 MB request
     const e = await expectProviderError(
-      sendMail(DEMO, config, { ...mail, attachments: [{ filename: "big.bin", content: big }] }),
+      sg(DEMO, config).sendMail({ ...mail, attachments: [{ filename: "big.bin", content: big }] }),
     );
     expect(e.kind).toBe("too_large");
     expect(e.details.status).toBe(413);
@@ -243,7 +253,7 @@ describe("sendMail error mapping", () => {
 
   it("accepts a large (20 MB) attachment below the 30 MB request limit", async () => {
     const content = "QUJD".repeat(5 * 1024 * 1024); // 20 MiB of base64, 15 MiB decoded
-    const result = await sendMail(DEMO, config, { ...mail, attachments: [{ filename: "big.bin", content }] });
+    const result = await sg(DEMO, config).sendMail({ ...mail, attachments: [{ filename: "big.bin", content }] });
     expect(result.sentCount).toBe(1);
     expect(fake.messages[0].attachments?.[0].size).toBe(15 * 1024 * 1024);
   });
@@ -251,10 +261,10 @@ describe("sendMail error mapping", () => {
   it("429 → rate_limited with retry_after from X-RateLimit-Reset (epoch seconds)", async () => {
     await control("config", { rate_limit: { limit: 2, window_seconds: 60 } });
     try {
-      await sendMail(DEMO, config, mail);
-      await sendMail(DEMO, config, mail);
+      await sg(DEMO, config).sendMail(mail);
+      await sg(DEMO, config).sendMail(mail);
       const before = Math.floor(Date.now() / 1000);
-      const e = await expectProviderError(sendMail(DEMO, config, mail));
+      const e = await expectProviderError(sg(DEMO, config).sendMail(mail));
       expect(e.kind).toBe("rate_limited");
       const reset = e.details.rate_limit_reset as number;
       expect(reset).toBeGreaterThan(before);
@@ -269,7 +279,7 @@ describe("sendMail error mapping", () => {
 
   it("5xx → unavailable, not maybe-sent", async () => {
     await control("faults", { mode: "http500" });
-    const e = await expectProviderError(sendMail(DEMO, config, mail));
+    const e = await expectProviderError(sg(DEMO, config).sendMail(mail));
     expect(e.kind).toBe("unavailable");
     expect(e.details.status).toBe(500);
     expect(e.maybeSent).toBe(false);
@@ -277,7 +287,7 @@ describe("sendMail error mapping", () => {
 
   it("timeout → timeout, maybe-sent, exactly one request (no blind retry)", async () => {
     await control("faults", { mode: "timeout" });
-    const e = await expectProviderError(sendMail(DEMO, config, mail, { timeoutMs: 200 }));
+    const e = await expectProviderError(sg(DEMO, config).sendMail(mail, { timeoutMs: 200 }));
     expect(e.kind).toBe("timeout");
     expect(e.maybeSent).toBe(true);
     expect(fake.received.filter((r) => r.path === "/v3/mail/send")).toHaveLength(1);
@@ -286,7 +296,7 @@ describe("sendMail error mapping", () => {
 
   it("connection dropped after the request was sent → unavailable, maybe-sent, one request", async () => {
     await control("faults", { mode: "drop" });
-    const e = await expectProviderError(sendMail(DEMO, config, mail));
+    const e = await expectProviderError(sg(DEMO, config).sendMail(mail));
     expect(e.kind).toBe("unavailable");
     expect(e.maybeSent).toBe(true);
     expect(fake.received).toHaveLength(1);
@@ -296,7 +306,7 @@ describe("sendMail error mapping", () => {
   it("connection refused → unavailable, known not sent", async () => {
     const gone = await startSendGridFake({ port: 0 });
     await gone.close();
-    const e = await expectProviderError(sendMail(DEMO, { ...config, base_url: gone.url }, mail));
+    const e = await expectProviderError(sg(DEMO, { ...config, base_url: gone.url }).sendMail(mail));
     expect(e.kind).toBe("unavailable");
     expect(e.maybeSent).toBe(false);
   });
@@ -306,24 +316,56 @@ describe("sendMail error mapping", () => {
 // testConnection
 // ---------------------------------------------------------------------------
 
+describe("redirects are never followed", () => {
+  /** A server that 302s every request to a canary that counts the connections it gets. */
+  async function redirectToCanary() {
+    let canaryConnections = 0;
+    const canary = http.createServer((_req, res) => res.end("{}"));
+    canary.on("connection", () => canaryConnections++);
+    await new Promise<void>((r) => canary.listen(0, "127.0.0.1", r));
+    const canaryUrl = `http://127.0.0.1:${(canary.address() as AddressInfo).port}/v3/mail/send`;
+    const redirector = http.createServer((_req, res) => res.writeHead(302, { location: canaryUrl }).end());
+    await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
+    return {
+      url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}`,
+      canaryConnections: () => canaryConnections,
+      close: () => Promise.all([canary, redirector].map((s) => new Promise((r) => s.close(r)))),
+    };
+  }
+
+  it("a 3xx on a send or a test is a not-sent provider error, and the target never hears of it", async () => {
+    const r = await redirectToCanary();
+    try {
+      const client = sg(DEMO, { ...config, base_url: r.url });
+      const send = await expectProviderError(client.sendMail({ to: ["a@example.com"], subject: "s", text: "t" }));
+      expect(send).toMatchObject({ kind: "permanent", maybeSent: false, details: { provider: "sendgrid", status: 302 } });
+      expect(send.message).toMatch(/redirect/);
+      expect(await expectProviderError(client.testConnection())).toMatchObject({ kind: "permanent", details: { status: 302 } });
+      expect(r.canaryConnections()).toBe(0);
+    } finally {
+      await r.close();
+    }
+  });
+});
+
 describe("testConnection", () => {
   it("ok when the key has mail.send", async () => {
-    const r = await testConnection(DEMO, config);
+    const r = await sg(DEMO, config).testConnection();
     expect(r.ok).toBe(true);
   });
   it("names the missing scope", async () => {
-    const r = await testConnection({ api_key: "SG.no-send-scope" }, config);
+    const r = await sg({ api_key: "SG.no-send-scope" }, config).testConnection();
     expect(r).toMatchObject({ ok: false, details: { missing_scopes: ["mail.send"] } });
     expect(r.message).toContain("mail.send");
   });
   it("fails (without throwing) for a bad key", async () => {
-    const r = await testConnection({ api_key: "SG.bad" }, config);
+    const r = await sg({ api_key: "SG.bad" }, config).testConnection();
     expect(r.ok).toBe(false);
     expect(r.details?.status).toBe(401);
   });
   it("throws when SendGrid is unavailable", async () => {
     await control("faults", { mode: "http500" });
-    const e = await expectProviderError(testConnection(DEMO, config));
+    const e = await expectProviderError(sg(DEMO, config).testConnection());
     expect(e.kind).toBe("unavailable");
   });
 });
@@ -458,7 +500,7 @@ describe("Event Webhook", () => {
   });
 
   it("posts signed processed then delivered events after an accepted send", async () => {
-    const result = await sendMail(DEMO, config, {
+    const result = await sg(DEMO, config).sendMail({
       to: ["a@example.com"],
       cc: ["c@example.com"],
       subject: "s",
@@ -488,7 +530,7 @@ describe("Event Webhook", () => {
   });
 
   it("pushes every event type on demand, with duplicates sharing sg_event_id", async () => {
-    const { providerMessageIds: [id] } = await sendMail(DEMO, config, {
+    const { providerMessageIds: [id] } = await sg(DEMO, config).sendMail({
       to: ["a@example.com"],
       subject: "s",
       text: "t",
@@ -527,7 +569,7 @@ describe("Event Webhook", () => {
   it.each(["bad_signature", "stale", "mutate_body"] as const)("refuses a %s post", async (tamper) => {
     await api("PATCH", "/v3/user/webhooks/event/settings", { enabled: false });
     try {
-      const { providerMessageIds: [id] } = await sendMail(DEMO, config, { to: ["a@example.com"], subject: "s", text: "t" });
+      const { providerMessageIds: [id] } = await sg(DEMO, config).sendMail({ to: ["a@example.com"], subject: "s", text: "t" });
       const r = await control("events", { message_id: id, events: ["delivered"], tamper });
       expect(r.status).toBe(200);
       expect(receiver.posts).toHaveLength(1);
@@ -539,7 +581,7 @@ describe("Event Webhook", () => {
 
   it("the control endpoint refuses unknown messages and bad input", async () => {
     expect((await control("events", { message_id: "nope", events: ["delivered"] })).status).toBe(404);
-    const { providerMessageIds: [id] } = await sendMail(DEMO, config, { to: ["a@example.com"], subject: "s", text: "t" });
+    const { providerMessageIds: [id] } = await sg(DEMO, config).sendMail({ to: ["a@example.com"], subject: "s", text: "t" });
     expect((await control("events", { message_id: id, events: [] })).status).toBe(400);
     expect((await control("events", { message_id: id, events: ["delivered"], tamper: "nope" })).status).toBe(400);
     expect((await control("faults", { mode: "explode" })).status).toBe(400);
@@ -801,7 +843,7 @@ describe("sendgrid_send_email tool", () => {
     credentials: { api_key: "SG.demo-key" },
     config: { base_url: fake.url, from_email: "agent@example.com" },
     operationId: "op-tool",
-    network: { allowPrivateNetworks: true, blockedSmtpPorts: [25, 587] },
+    network: local,
     ...over,
   });
 
@@ -832,15 +874,39 @@ describe("sendgrid_send_email tool", () => {
     expect("sentCount" in result && result.sentCount).toBe(3);
     expect(fake.messages[0].custom_args).toEqual({ switchboard_operation_id: "op-tool" });
   });
-  it("execute() refuses a custom base_url outside the local stack, before any request", async () => {
-    const e = await expectProviderError(
-      sendgridSendEmail.execute(ctx({ network: { allowPrivateNetworks: false, blockedSmtpPorts: [] } }), args()),
-    );
-    expect(e.kind).toBe("invalid");
+  it("execute() refuses a custom base_url unless the policy allows custom hosts, before any request", async () => {
+    await expect(sendgridSendEmail.execute(ctx({ network: hosted }), args())).rejects.toMatchObject({
+      code: "invalid_request",
+      status: 400,
+      details: { field: "base_url", source: "connection_config" },
+    });
+    // Custom hosts allowed, private networks not: the guard refuses the loopback fake.
+    const https = { base_url: fake.url.replace("http:", "https:"), from_email: "agent@example.com" };
+    await expect(
+      sendgridSendEmail.execute(ctx({ network: { ...hosted, allowCustomProviderHosts: true }, config: https }), args()),
+    ).rejects.toMatchObject({ code: "invalid_request", details: { field: "base_url", host: "127.0.0.1" } });
     expect(fake.received).toHaveLength(0);
   });
-  it("execute() reports a connection without API key or from_email", async () => {
+  it("execute() reports a connection without API key as auth, and a stored config without from_email as 400", async () => {
     expect((await expectProviderError(sendgridSendEmail.execute(ctx({ credentials: {} }), args()))).kind).toBe("auth");
-    expect((await expectProviderError(sendgridSendEmail.execute(ctx({ config: {} }), args()))).kind).toBe("invalid");
+    await expect(sendgridSendEmail.execute(ctx({ config: {} }), args())).rejects.toMatchObject({
+      code: "invalid_request",
+      details: { field: "from_email", source: "connection_config" },
+    });
+  });
+  it.each([
+    ["from_name", { from_name: "Agent\r\nBcc: evil@attacker.test" }],
+    ["from_name", { from_name: "Agent\nX-Evil: 1" }],
+    ["from_name", { from_name: "Doe, Jane" }],
+    ["from_email", { from_email: "agent@example.com\r\nX-Evil: 1" }],
+    ["from_email", { from_email: "not an address" }],
+    ["base_url", { base_url: "https://api.sendgrid.com?x=1" }],
+  ])("execute() refuses a stored %s that breaks the rules (400), and nothing reaches SendGrid", async (field, change) => {
+    await expect(sendgridSendEmail.execute(ctx({ config: { ...ctx().config, ...change } }), args())).rejects.toMatchObject({
+      code: "invalid_request",
+      status: 400,
+      details: { field, source: "connection_config" },
+    });
+    expect(fake.received).toHaveLength(0);
   });
 });

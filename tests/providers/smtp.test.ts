@@ -10,12 +10,11 @@ import { z } from "zod";
 import { type SmtpFake, startSmtpFake } from "../../packages/devstack/src/fakes/smtp.ts";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
 import {
+  createSmtpClient,
   OPERATION_ID_HEADER,
-  sendMail,
   type SmtpConfig,
+  type SmtpCredentials,
   type SmtpMail,
-  testConnection,
-  toSmtpConfig,
 } from "../../supabase/functions/_shared/providers/smtp.ts";
 import { ProviderError } from "../../supabase/functions/_shared/providers/types.ts";
 import { smtpSendEmail, smtpSendEmailSchema, smtpTools } from "../../supabase/functions/_shared/tools/smtp.ts";
@@ -23,8 +22,12 @@ import type { NetworkPolicy } from "../../supabase/functions/_shared/tools/types
 
 const creds = { username: "demo", password: "demo-pass" };
 /** The local stack's policy: private hosts allowed, hosted Supabase's blocked ports kept. */
-const local: NetworkPolicy = { allowPrivateNetworks: true, blockedSmtpPorts: [25, 587] };
-const hosted: NetworkPolicy = { allowPrivateNetworks: false, blockedSmtpPorts: [25, 587] };
+const local: NetworkPolicy = { allowPrivateNetworks: true, allowCustomProviderHosts: true, blockedSmtpPorts: [25, 587] };
+const hosted: NetworkPolicy = { allowPrivateNetworks: false, allowCustomProviderHosts: false, blockedSmtpPorts: [25, 587] };
+
+/** A client for a connection, built the only way there is: with a network policy. */
+const smtp = (credentials: SmtpCredentials, config: SmtpConfig, network: NetworkPolicy) =>
+  createSmtpClient({ credentials, config, network });
 
 let fake: SmtpFake;
 let small: SmtpFake; // SIZE 20 kB, for the 552 path
@@ -80,10 +83,7 @@ describe("sending", () => {
   it("delivers a full mail over implicit TLS: text, html, cc, bcc, reply-to, attachments, operation id", async () => {
     const binary = Buffer.from(Array.from({ length: 3000 }, (_, i) => i % 256));
     const text = "Line one\n.leading dot line\n.\n..two dots\nlast line";
-    const result = await sendMail(
-      creds,
-      tlsConfig(),
-      {
+    const result = await smtp(creds, tlsConfig(), local).sendMail({
         to: ["alice@example.org", "bob@example.org"],
         cc: ["carol@example.org"],
         bcc: ["dave@example.org"],
@@ -95,10 +95,7 @@ describe("sending", () => {
           { filename: "notes.txt", content: Buffer.from("hello file").toString("base64"), content_type: "text/plain" },
           { filename: "data.bin", content: binary.toString("base64") },
         ],
-      },
-      local,
-      { operationId: "op-1234" },
-    );
+      }, { operationId: "op-1234" });
 
     expect(result.sentCount).toBe(4);
     expect(result.providerMessageIds).toHaveLength(1);
@@ -142,7 +139,7 @@ describe("sending", () => {
   });
 
   it("delivers over STARTTLS with AUTH (html only)", async () => {
-    const result = await sendMail(creds, starttlsConfig(), mail({ text: undefined, html: "<h1>Hi</h1>" }), local);
+    const result = await smtp(creds, starttlsConfig(), local).sendMail(mail({ text: undefined, html: "<h1>Hi</h1>" }));
     expect(result.sentCount).toBe(1);
     expect(fake.received).toHaveLength(1);
     expect(fake.received[0]).toMatchObject({ listener: "starttls", secure: true, user: "demo" });
@@ -150,9 +147,9 @@ describe("sending", () => {
   });
 
   it("verifies the certificate against tls_servername when connecting by IP", async () => {
-    await sendMail(creds, tlsConfig({ host: "127.0.0.1", tls_servername: "localhost" }), mail(), local);
+    await smtp(creds, tlsConfig({ host: "127.0.0.1", tls_servername: "localhost" }), local).sendMail(mail());
     const err = await rejection(
-      () => sendMail(creds, tlsConfig({ host: "127.0.0.1", tls_servername: "mail.example.com" }), mail(), local),
+      () => smtp(creds, tlsConfig({ host: "127.0.0.1", tls_servername: "mail.example.com" }), local).sendMail(mail()),
       ProviderError,
     );
     expect(err.kind).toBe("unavailable");
@@ -161,12 +158,7 @@ describe("sending", () => {
   });
 
   it("reports a partial recipient rejection as failed recipients, not as an error", async () => {
-    const result = await sendMail(
-      creds,
-      tlsConfig(),
-      mail({ to: ["alice@example.org", "ghost@unknown.test"], cc: ["unknown@example.org"] }),
-      local,
-    );
+    const result = await smtp(creds, tlsConfig(), local).sendMail(mail({ to: ["alice@example.org", "ghost@unknown.test"], cc: ["unknown@example.org"] }));
     expect(result.sentCount).toBe(1);
     expect(result.recipients).toEqual([
       expect.objectContaining({ to: "alice@example.org", ok: true }),
@@ -181,7 +173,7 @@ describe("sending", () => {
 describe("TLS is mandatory", () => {
   it("refuses a server that does not offer STARTTLS in starttls mode, sending nothing", async () => {
     const err = await rejection(
-      () => sendMail(creds, starttlsConfig({ port: fake.plainPort }), mail(), local),
+      () => smtp(creds, starttlsConfig({ port: fake.plainPort }), local).sendMail(mail()),
       ProviderError,
     );
     expect(err.kind).toBe("unavailable");
@@ -192,7 +184,7 @@ describe("TLS is mandatory", () => {
 
   it("refuses a plaintext server in implicit-TLS mode", async () => {
     const err = await rejection(
-      () => sendMail(creds, tlsConfig({ port: fake.starttlsPort }), mail(), local),
+      () => smtp(creds, tlsConfig({ port: fake.starttlsPort }), local).sendMail(mail()),
       ProviderError,
     );
     expect(err.kind).toBe("unavailable");
@@ -202,7 +194,7 @@ describe("TLS is mandatory", () => {
 
   it("refuses an untrusted certificate unless tls_ca trusts it", async () => {
     for (const config of [tlsConfig({ tls_ca: undefined }), starttlsConfig({ tls_ca: undefined })]) {
-      const err = await rejection(() => sendMail(creds, config, mail(), local), ProviderError);
+      const err = await rejection(() => smtp(creds, config, local).sendMail(mail()), ProviderError);
       expect(err.kind).toBe("unavailable");
       expect(err.maybeSent).toBe(false);
       expect(err.message).toMatch(/TLS negotiation .* failed/);
@@ -217,7 +209,7 @@ describe("server refusals", () => {
   it("maps bad credentials (535) to auth and never reveals the password", async () => {
     const password = "Sup3r-Secret-Pw!";
     const err = await rejection(
-      () => sendMail({ username: "demo", password }, tlsConfig(), mail(), local),
+      () => smtp({ username: "demo", password }, tlsConfig(), local).sendMail(mail()),
       ProviderError,
     );
     expect(err.kind).toBe("auth");
@@ -236,7 +228,7 @@ describe("server refusals", () => {
     ["452", 452, "4.3.1"],
   ] as const)("maps a %s reply to transient, without retrying", async (mode, status, enhanced) => {
     fake.setFault(mode);
-    const err = await rejection(() => sendMail(creds, tlsConfig(), mail(), local), ProviderError);
+    const err = await rejection(() => smtp(creds, tlsConfig(), local).sendMail(mail()), ProviderError);
     expect(err.kind).toBe("transient");
     expect(err.maybeSent).toBe(false);
     expect(err.details).toMatchObject({ status, provider_code: enhanced });
@@ -244,12 +236,12 @@ describe("server refusals", () => {
     expect(fake.received.filter((m) => m.outcome === "accepted")).toHaveLength(0);
     expect(fake.stats.dataTransfers).toBe(mode === "451" ? 1 : 0);
     // The fault was one-shot: the next send goes through.
-    await expect(sendMail(creds, tlsConfig(), mail(), local)).resolves.toMatchObject({ sentCount: 1 });
+    await expect(smtp(creds, tlsConfig(), local).sendMail(mail())).resolves.toMatchObject({ sentCount: 1 });
   });
 
   it("maps an unknown recipient (550 5.1.1) to permanent", async () => {
     const err = await rejection(
-      () => sendMail(creds, tlsConfig(), mail({ to: ["nobody@unknown.test"] }), local),
+      () => smtp(creds, tlsConfig(), local).sendMail(mail({ to: ["nobody@unknown.test"] })),
       ProviderError,
     );
     expect(err.kind).toBe("permanent");
@@ -260,7 +252,7 @@ describe("server refusals", () => {
 
   it("maps an unverified sender (553 5.7.1) to permanent", async () => {
     const err = await rejection(
-      () => sendMail(creds, tlsConfig({ from_email: "stranger@example.com" }), mail(), local),
+      () => smtp(creds, tlsConfig({ from_email: "stranger@example.com" }), local).sendMail(mail()),
       ProviderError,
     );
     expect(err.kind).toBe("permanent");
@@ -272,12 +264,7 @@ describe("server refusals", () => {
     const big = Buffer.alloc(30_000, 7).toString("base64");
     const err = await rejection(
       () =>
-        sendMail(
-          creds,
-          tlsConfig({ port: small.implicitTlsPort, tls_ca: small.caPem }),
-          mail({ attachments: [{ filename: "big.bin", content: big }] }),
-          local,
-        ),
+        smtp(creds, tlsConfig({ port: small.implicitTlsPort, tls_ca: small.caPem }), local).sendMail(mail({ attachments: [{ filename: "big.bin", content: big }] })),
       ProviderError,
     );
     expect(err.kind).toBe("too_large");
@@ -292,7 +279,7 @@ describe("server refusals", () => {
 describe("lost replies", () => {
   it("drop after DATA: maybeSent, exactly one DATA received, no retry", async () => {
     fake.setFault("drop_after_data");
-    const err = await rejection(() => sendMail(creds, tlsConfig(), mail(), local), ProviderError);
+    const err = await rejection(() => smtp(creds, tlsConfig(), local).sendMail(mail()), ProviderError);
     expect(err.kind).toBe("unavailable");
     expect(err.maybeSent).toBe(true);
     expect(err.message).toMatch(/may have been delivered/);
@@ -304,7 +291,7 @@ describe("lost replies", () => {
     fake.setFault("timeout");
     const started = Date.now();
     const err = await rejection(
-      () => sendMail(creds, starttlsConfig(), mail(), local, { timeoutMs: 1000 }),
+      () => smtp(creds, starttlsConfig(), local).sendMail(mail(), { timeoutMs: 1000 }),
       ProviderError,
     );
     expect(err.kind).toBe("timeout");
@@ -320,7 +307,7 @@ describe("lost replies", () => {
         s.close(() => resolve(port));
       });
     });
-    const err = await rejection(() => sendMail(creds, tlsConfig({ port: closedPort }), mail(), local), ProviderError);
+    const err = await rejection(() => smtp(creds, tlsConfig({ port: closedPort }), local).sendMail(mail()), ProviderError);
     expect(err.kind).toBe("unavailable");
     expect(err.maybeSent).toBe(false);
   });
@@ -328,7 +315,7 @@ describe("lost replies", () => {
 
 describe("refused before connecting", () => {
   it.each([25, 587])("refuses port %i (blocked on hosted Supabase)", async (port) => {
-    const err = await rejection(() => sendMail(creds, tlsConfig({ port }), mail(), local), ApiError);
+    const err = await rejection(() => smtp(creds, tlsConfig({ port }), local).sendMail(mail()), ApiError);
     expect(err.code).toBe("invalid_request");
     expect(err.message).toMatch(/465/);
     expect(err.message).toMatch(/2525/);
@@ -338,32 +325,27 @@ describe("refused before connecting", () => {
   it.each(["127.0.0.1", "localhost", "10.1.2.3", "169.254.169.254"])(
     "refuses private host %s when allowPrivateNetworks is false",
     async (host) => {
-      const err = await rejection(() => sendMail(creds, tlsConfig({ host }), mail(), hosted), ApiError);
+      const err = await rejection(() => smtp(creds, tlsConfig({ host }), hosted).sendMail(mail()), ApiError);
       expect(err.code).toBe("invalid_request");
       expectNothingSent(fake, { noConnection: true });
     },
   );
 
   const injections: [string, () => Promise<unknown>][] = [
-    ["subject", () => sendMail(creds, tlsConfig(), mail({ subject: "Hi\r\nBcc: evil@attacker.test" }), local)],
-    ["subject (LF only)", () => sendMail(creds, tlsConfig(), mail({ subject: "Hi\nX-Evil: 1" }), local)],
-    ["subject (NUL)", () => sendMail(creds, tlsConfig(), mail({ subject: "Hi\u0000there" }), local)],
-    ["from_name", () => sendMail(creds, tlsConfig({ from_name: "Agent\r\nBcc: evil@attacker.test" }), mail(), local)],
-    ["to address", () => sendMail(creds, tlsConfig(), mail({ to: ["a@example.org\r\nRCPT TO:<evil@attacker.test>"] }), local)],
-    ["cc address", () => sendMail(creds, tlsConfig(), mail({ cc: ["a@example.org>\nX-Evil: 1"] }), local)],
-    ["reply_to", () => sendMail(creds, tlsConfig(), mail({ reply_to: "r@example.org\r\nX-Evil: 1" }), local)],
-    ["from_email", () => sendMail(creds, tlsConfig({ from_email: "agent@example.com\r\nX-Evil: 1" }), mail(), local)],
+    ["subject", () => smtp(creds, tlsConfig(), local).sendMail(mail({ subject: "Hi\r\nBcc: evil@attacker.test" }))],
+    ["subject (LF only)", () => smtp(creds, tlsConfig(), local).sendMail(mail({ subject: "Hi\nX-Evil: 1" }))],
+    ["subject (NUL)", () => smtp(creds, tlsConfig(), local).sendMail(mail({ subject: "Hi\u0000there" }))],
+    ["from_name", () => smtp(creds, tlsConfig({ from_name: "Agent\r\nBcc: evil@attacker.test" }), local).sendMail(mail())],
+    ["to address", () => smtp(creds, tlsConfig(), local).sendMail(mail({ to: ["a@example.org\r\nRCPT TO:<evil@attacker.test>"] }))],
+    ["cc address", () => smtp(creds, tlsConfig(), local).sendMail(mail({ cc: ["a@example.org>\nX-Evil: 1"] }))],
+    ["reply_to", () => smtp(creds, tlsConfig(), local).sendMail(mail({ reply_to: "r@example.org\r\nX-Evil: 1" }))],
+    ["from_email", () => smtp(creds, tlsConfig({ from_email: "agent@example.com\r\nX-Evil: 1" }), local).sendMail(mail())],
     [
       "attachment filename",
       () =>
-        sendMail(
-          creds,
-          tlsConfig(),
-          mail({ attachments: [{ filename: "a.txt\r\nContent-Type: text/html", content: "aGk=" }] }),
-          local,
-        ),
+        smtp(creds, tlsConfig(), local).sendMail(mail({ attachments: [{ filename: "a.txt\r\nContent-Type: text/html", content: "aGk=" }] })),
     ],
-    ["operation id", () => sendMail(creds, tlsConfig(), mail(), local, { operationId: "op\r\nX-Evil: 1" })],
+    ["operation id", () => smtp(creds, tlsConfig(), local).sendMail(mail(), { operationId: "op\r\nX-Evil: 1" })],
   ];
   it.each(injections)("refuses CR/LF/NUL in the %s", async (_field, send) => {
     const err = await rejection(send, ApiError);
@@ -375,7 +357,7 @@ describe("refused before connecting", () => {
     await fc.assert(
       fc.asyncProperty(fc.string(), fc.constantFrom("\r", "\n", "\r\n", "\u0000"), fc.string(), async (a, bad, b) => {
         const err = await rejection(
-          () => sendMail(creds, tlsConfig({ from_name: `${a}${bad}${b}` }), mail(), local),
+          () => smtp(creds, tlsConfig({ from_name: `${a}${bad}${b}` }), local).sendMail(mail()),
           ApiError,
         );
         expect(err.code).toBe("invalid_request");
@@ -388,22 +370,22 @@ describe("refused before connecting", () => {
 
 describe("testConnection", () => {
   it("succeeds over implicit TLS and STARTTLS without sending anything", async () => {
-    await expect(testConnection(creds, tlsConfig(), local)).resolves.toMatchObject({ ok: true });
-    await expect(testConnection(creds, starttlsConfig(), local)).resolves.toMatchObject({ ok: true });
+    await expect(smtp(creds, tlsConfig(), local).testConnection()).resolves.toMatchObject({ ok: true });
+    await expect(smtp(creds, starttlsConfig(), local).testConnection()).resolves.toMatchObject({ ok: true });
     expectNothingSent();
   });
 
   it("reports bad credentials and TLS problems as ok: false", async () => {
-    const bad = await testConnection({ username: "demo", password: "wrong-password" }, tlsConfig(), local);
+    const bad = await smtp({ username: "demo", password: "wrong-password" }, tlsConfig(), local).testConnection();
     expect(bad).toMatchObject({ ok: false, details: { kind: "auth", status: 535 } });
     expect(JSON.stringify(bad)).not.toContain("wrong-password");
-    const untrusted = await testConnection(creds, tlsConfig({ tls_ca: undefined }), local);
+    const untrusted = await smtp(creds, tlsConfig({ tls_ca: undefined }), local).testConnection();
     expect(untrusted).toMatchObject({ ok: false, details: { kind: "unavailable" } });
   });
 
   it("throws for policy refusals", async () => {
-    await expect(testConnection(creds, tlsConfig({ port: 587 }), local)).rejects.toBeInstanceOf(ApiError);
-    await expect(testConnection(creds, tlsConfig(), hosted)).rejects.toBeInstanceOf(ApiError);
+    await expect(smtp(creds, tlsConfig({ port: 587 }), local).testConnection()).rejects.toBeInstanceOf(ApiError);
+    await expect(smtp(creds, tlsConfig(), hosted).testConnection()).rejects.toBeInstanceOf(ApiError);
   });
 });
 
@@ -504,7 +486,7 @@ describe("smtp_send_email tool", () => {
     const result = await smtpSendEmail.execute(
       {
         credentials: { username: "demo", password: "demo-pass" },
-        config: { host: fake.host, port: String(fake.starttlsPort), security: "starttls", from_email: "demo@switchboard.local", tls_ca: fake.caPem },
+        config: { host: fake.host, port: fake.starttlsPort, security: "starttls", from_email: "demo@switchboard.local", tls_ca: fake.caPem },
         operationId: "op-tool-1",
         network: local,
       },
@@ -515,11 +497,30 @@ describe("smtp_send_email tool", () => {
     expect(fake.received[0].envelope.mailFrom).toBe("demo@switchboard.local");
   });
 
-  it("toSmtpConfig refuses plain SMTP and malformed settings", () => {
+  it("a stored config that breaks the rules is a 400 naming the field (plain SMTP, malformed or injected values)", async () => {
     const base = { host: "smtp.example.com", port: 465, security: "tls", from_email: "a@example.com" };
-    expect(toSmtpConfig(base)).toMatchObject({ host: "smtp.example.com", port: 465, security: "tls" });
-    for (const bad of [{ security: "none" }, { port: 0 }, { host: "" }, { from_email: "nope" }, { tls_ca: "abc" }]) {
-      expect(() => toSmtpConfig({ ...base, ...bad })).toThrow(ProviderError);
+    expect(() => createSmtpClient({ credentials: creds, config: base, network: hosted })).not.toThrow();
+    const cases: [string, Record<string, unknown>][] = [
+      ["security", { security: "none" }],
+      ["port", { port: 0 }],
+      ["port", { port: 465.5 }],
+      ["port", { port: "465" }],
+      ["host", { host: "" }],
+      ["host", { host: "smtp.example.com\r\nX-Evil: 1" }],
+      ["host", { host: "0x7f.1" }],
+      ["host", { host: "2130706433" }],
+      ["host", { host: "012.0.0.1" }],
+      ["host", { host: "[::1]" }],
+      ["host", { host: "smtp.example.com:465" }],
+      ["from_email", { from_email: "nope" }],
+      ["from_name", { from_name: "Agent\nBcc: evil@attacker.test" }],
+      ["tls_ca", { tls_ca: "abc" }],
+      ["tls_servername", { tls_servername: "mail.example.com\r\n" }],
+      ["tls_servername", { tls_servername: "127.0.0.1" }],
+    ];
+    for (const [field, bad] of cases) {
+      const err = await rejection(async () => smtp(creds, { ...base, ...bad } as SmtpConfig, hosted), ApiError);
+      expect(err, JSON.stringify(bad)).toMatchObject({ code: "invalid_request", status: 400, details: { field, source: "connection_config" } });
     }
   });
 });
@@ -564,7 +565,7 @@ describe("fake server behaviour", () => {
 describe("fake inspection API", () => {
   it("lists messages, injects faults and resets over HTTP", async () => {
     const url = fake.inspectUrl!;
-    await sendMail(creds, tlsConfig(), mail({ subject: "Over HTTP" }), local);
+    await smtp(creds, tlsConfig(), local).sendMail(mail({ subject: "Over HTTP" }));
     const listed = (await (await fetch(`${url}/__fake/messages`)).json()) as {
       messages: { envelope: { rcptTo: string[] }; parsed: { subject: string } }[];
     };
@@ -573,10 +574,10 @@ describe("fake inspection API", () => {
     const set = await fetch(`${url}/__fake/faults`, { method: "POST", body: JSON.stringify({ mode: "451", count: 2 }) });
     expect(set.status).toBe(200);
     for (let i = 0; i < 2; i++) {
-      const err = await rejection(() => sendMail(creds, tlsConfig(), mail(), local), ProviderError);
+      const err = await rejection(() => smtp(creds, tlsConfig(), local).sendMail(mail()), ProviderError);
       expect(err.details.status).toBe(451);
     }
-    await sendMail(creds, tlsConfig(), mail(), local);
+    await smtp(creds, tlsConfig(), local).sendMail(mail());
     expect((await fetch(`${url}/__fake/faults`, { method: "POST", body: '{"mode":"999"}' })).status).toBe(400);
 
     expect((await fetch(`${url}/__fake/reset`, { method: "POST" })).status).toBe(200);

@@ -1,6 +1,6 @@
 // ClickSend SMS/MMS for agents and users: send, balance, history, and the receipt /
 // inbound-SMS webhooks. Wiring only: the rules are in SQL, the wire format in _shared.
-import { clickSendConfig, clickSendCredentials, testConnection } from "../_shared/providers/clicksend.ts";
+import { createClickSendClient } from "../_shared/providers/clicksend.ts";
 import { providerFunction } from "../_shared/provider-function.ts";
 import { clicksendWebhook } from "../_shared/webhooks.ts";
 
@@ -14,7 +14,7 @@ Deno.serve(providerFunction({
     "sms/history": "clicksend_get_sms_history",
     "mms/history": "clicksend_get_mms_history",
   },
-  testConnection: (credentials, config) => testConnection(clickSendCredentials(credentials), clickSendConfig(config)),
+  testConnection: async (connection) => createClickSendClient(connection).testConnection(),
   webhooks: { receipts: clicksendWebhook("receipts"), inbound: clicksendWebhook("inbound") },
 }));
 

@@ -1,6 +1,6 @@
 // Mail through SendGrid (content or dynamic templates) and its signed Event Webhook.
 // Wiring only: the rules are in SQL, the wire format in _shared/providers/sendgrid.ts.
-import { testConnection, toSendGridConfig, toSendGridCredentials } from "../_shared/providers/sendgrid.ts";
+import { createSendGridClient } from "../_shared/providers/sendgrid.ts";
 import { providerFunction } from "../_shared/provider-function.ts";
 import { sendgridEventWebhook } from "../_shared/webhooks.ts";
 
@@ -8,7 +8,7 @@ Deno.serve(providerFunction({
   name: "sendgrid",
   provider: "sendgrid",
   routes: { "send": "sendgrid_send_email" },
-  testConnection: (credentials, config) => testConnection(toSendGridCredentials(credentials), toSendGridConfig(config)),
+  testConnection: async (connection) => createSendGridClient(connection).testConnection(),
   webhooks: { events: sendgridEventWebhook },
 }));
 

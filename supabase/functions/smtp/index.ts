@@ -1,13 +1,13 @@
 // Mail through the user's own SMTP server (implicit TLS or required STARTTLS).
 // Wiring only: the rules are in SQL, the SMTP dialogue in _shared/providers/smtp.ts.
-import { testConnection, toSmtpConfig, toSmtpCredentials } from "../_shared/providers/smtp.ts";
+import { createSmtpClient } from "../_shared/providers/smtp.ts";
 import { providerFunction } from "../_shared/provider-function.ts";
 
 Deno.serve(providerFunction({
   name: "smtp",
   provider: "smtp",
   routes: { "send": "smtp_send_email" },
-  testConnection: (credentials, config, policy) => testConnection(toSmtpCredentials(credentials), toSmtpConfig(config), policy),
+  testConnection: async (connection) => createSmtpClient(connection).testConnection(),
 }));
 
 /* To invoke locally:

@@ -11,9 +11,18 @@
  *  - GET /account returns `_subaccount.api_key`, a live credential: only allow-listed
  *    fields leave this module.
  *
+ * A client is built from {credentials, config, network policy} (createClickSendClient),
+ * so no call can skip the stored-config rules or the network guard: every request,
+ * test included, goes through the guarded transport (providers/http.ts), and the MMS
+ * media URL is judged before it is handed to ClickSend.
+ *
  * Knows nothing about Supabase; runs unchanged in Deno and Node.
  */
+import { z } from "zod";
 import { ApiError } from "../errors.ts";
+import { guardUrl, type NetworkPolicy } from "../net/guard.ts";
+import { assertHeaderSafeCredentials, baseUrlField, optional, parseStoredConfig } from "./connection-config.ts";
+import { BASE_URL_TARGET, guardedFetch, isTransportVerdict, providerBaseUrl } from "./http.ts";
 import { countSmsSegments } from "./sms-segments.ts";
 import {
   type CallOptions,
@@ -28,6 +37,8 @@ import {
 export const CLICKSEND_DEFAULT_BASE_URL = "https://rest.clicksend.com/v3";
 /** ClickSend accepts up to 1000 messages per send request. */
 export const CLICKSEND_MAX_MESSAGES_PER_REQUEST = 1000;
+/** A sender id ClickSend accepts: a number in E.164, or an alphanumeric tag of 3-11 characters. */
+export const SENDER_ID_PATTERN = /^(\+[1-9][0-9]{1,14}|[A-Za-z0-9]{3,11})$/;
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_CONCURRENCY = 3;
 
@@ -36,11 +47,23 @@ export interface ClickSendCredentials {
   api_key: string;
 }
 
-export interface ClickSendConfig {
-  /** Defaults to https://rest.clicksend.com/v3 (the devstack points it at the fake). */
-  base_url?: string;
+/** The stored connection config; unknown keys are ignored. */
+export const clickSendConfigSchema = z.object({
+  /** Defaults to https://rest.clicksend.com/v3; another host only where the policy allows custom provider hosts. */
+  base_url: optional(baseUrlField),
   /** Default sender id used when a message has no `from`. */
-  sender_id?: string;
+  sender_id: optional(z.string().regex(SENDER_ID_PATTERN, {
+    message: "must be an E.164 number or 3-11 letters/digits without spaces",
+  })),
+});
+
+export type ClickSendConfig = z.output<typeof clickSendConfigSchema>;
+
+/** What a ClickSend client is built from: the connection as stored, and the deployment's network policy. */
+export interface ClickSendConnection {
+  credentials: Readonly<Record<string, unknown>> | ClickSendCredentials;
+  config: Readonly<Record<string, unknown>> | ClickSendConfig;
+  network: NetworkPolicy;
 }
 
 export interface SmsMessage {
@@ -59,7 +82,7 @@ export interface MmsMessage extends SmsMessage {
 }
 
 export interface MmsSend {
-  /** Public URL of the media file (one per request, top level). */
+  /** Public URL of the media file (one per request, top level). ClickSend fetches it. */
   media_file: string;
   messages: MmsMessage[];
 }
@@ -88,87 +111,111 @@ interface Envelope {
 
 type Json = Record<string, unknown>;
 
+/** A parsed, policy-checked connection: what every call below works from. */
+interface Account {
+  credentials: ClickSendCredentials;
+  baseUrl: string;
+  senderId?: string;
+  network: NetworkPolicy;
+}
+
 // ---------------------------------------------------------------------------
-// Credentials and config
+// The client
 // ---------------------------------------------------------------------------
 
+export interface ClickSendClient {
+  /**
+   * Sends SMS, split into requests of at most 1000 messages with small bounded
+   * concurrency. Per-message statuses become per-recipient results.
+   *
+   * Partial failure: if one request fails after others succeeded, no new requests are
+   * started and the result keeps what was sent; the recipients of the failed request are
+   * reported with status "MAYBE_SENT" (the request may have gone out: do not resend) or
+   * "NOT_SENT" (it certainly did not), and those of unstarted requests as "NOT_SENT".
+   * `data.maybe_sent_count` tells the caller how many to still count against quota, and
+   * `data.incomplete` carries the error. If no request succeeded, the error is thrown.
+   */
+  sendSms(messages: SmsMessage[], options?: SendOptions): Promise<SendResult>;
+  /** Sends one MMS (one media file, judged by the network guard) to many recipients; same rules as sendSms. */
+  sendMms(mms: MmsSend, options?: SendOptions): Promise<SendResult>;
+  /** GET /account: balance and account settings, with secrets stripped (allow-list). */
+  getBalance(options?: CallOptions): Promise<ReadResult>;
+  /** GET /sms/history: the Laravel paginator passed through as {total, per_page, ..., records}. */
+  getSmsHistory(query?: HistoryQuery, options?: CallOptions): Promise<ReadResult>;
+  /** GET /mms/history, same shape as getSmsHistory. */
+  getMmsHistory(query?: HistoryQuery, options?: CallOptions): Promise<ReadResult>;
+  /** Checks the credentials; a refusal is ok:false, a refused config or destination throws ApiError. */
+  testConnection(options?: CallOptions): Promise<TestConnectionResult>;
+}
+
+/**
+ * Builds a client from a connection and the network policy. Throws ApiError (400) for a
+ * stored config that breaks the rules or a base_url the policy does not allow, and
+ * ProviderError "auth" for missing credentials; every request then goes through the
+ * network guard.
+ */
+export function createClickSendClient(connection: ClickSendConnection): ClickSendClient {
+  const config = parseStoredConfig(clickSendConfigSchema, connection.config);
+  const account: Account = {
+    credentials: clickSendCredentials(connection.credentials as Record<string, unknown>),
+    baseUrl: providerBaseUrl(config.base_url, [CLICKSEND_DEFAULT_BASE_URL], connection.network),
+    senderId: config.sender_id,
+    network: connection.network,
+  };
+  return {
+    sendSms: (messages, options = {}) => sendSms(account, messages, options),
+    sendMms: (mms, options = {}) => sendMms(account, mms, options),
+    getBalance: (options = {}) => getBalance(account, options),
+    getSmsHistory: (query = {}, options = {}) => getHistory(account, "/sms/history", query, options),
+    getMmsHistory: (query = {}, options = {}) => getHistory(account, "/mms/history", query, options),
+    testConnection: (options = {}) => testConnection(account, options),
+  };
+}
+
 /** Picks {username, api_key} out of a stored credential record; missing → auth error. */
-export function clickSendCredentials(record: Record<string, string | undefined>): ClickSendCredentials {
-  const username = record.username?.trim();
-  const api_key = record.api_key?.trim();
+function clickSendCredentials(record: Record<string, unknown>): ClickSendCredentials {
+  const username = typeof record.username === "string" ? record.username.trim() : "";
+  const api_key = typeof record.api_key === "string" ? record.api_key.trim() : "";
   if (!username || !api_key) {
     throw new ProviderError("auth", "ClickSend credentials are incomplete (username and api_key are required).", {
       provider: "clicksend",
     });
   }
+  assertHeaderSafeCredentials({ username, api_key });
   return { username, api_key };
-}
-
-/** Reads the non-secret connection config, ignoring unknown keys. */
-export function clickSendConfig(record: Record<string, unknown>): ClickSendConfig {
-  const config: ClickSendConfig = {};
-  if (typeof record.base_url === "string" && record.base_url) config.base_url = record.base_url;
-  if (typeof record.sender_id === "string" && record.sender_id) config.sender_id = record.sender_id;
-  return config;
 }
 
 // ---------------------------------------------------------------------------
 // Sends
 // ---------------------------------------------------------------------------
 
-/**
- * Sends SMS, split into requests of at most 1000 messages with small bounded
- * concurrency. Per-message statuses become per-recipient results.
- *
- * Partial failure: if one request fails after others succeeded, no new requests are
- * started and the result keeps what was sent; the recipients of the failed request are
- * reported with status "MAYBE_SENT" (the request may have gone out: do not resend) or
- * "NOT_SENT" (it certainly did not), and those of unstarted requests as "NOT_SENT".
- * `data.maybe_sent_count` tells the caller how many to still count against quota, and
- * `data.incomplete` carries the error. If no request succeeded, the error is thrown.
- */
-export function sendSms(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  messages: SmsMessage[],
-  options: SendOptions = {},
-): Promise<SendResult> {
-  const wire = messages.map((m) => toWireMessage(m, config));
-  return sendChunked(credentials, config, "/sms/send", wire, (chunk) => ({ messages: chunk }), options);
+function sendSms(account: Account, messages: SmsMessage[], options: SendOptions): Promise<SendResult> {
+  const wire = messages.map((m) => toWireMessage(m, account));
+  return sendChunked(account, "/sms/send", wire, (chunk) => ({ messages: chunk }), options);
 }
 
-/** Sends one MMS (one media file) to many recipients; same partial-failure rules as sendSms. */
-export function sendMms(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  mms: MmsSend,
-  options: SendOptions = {},
-): Promise<SendResult> {
-  const wire = mms.messages.map((m) => ({ ...toWireMessage(m, config), subject: m.subject }));
-  return sendChunked(
-    credentials,
-    config,
-    "/mms/send",
-    wire,
-    (chunk) => ({ media_file: mms.media_file, messages: chunk }),
-    options,
-  );
+async function sendMms(account: Account, mms: MmsSend, options: SendOptions): Promise<SendResult> {
+  // ClickSend fetches the media itself, but the URL is the agent's: judge it like our own
+  // destinations so a connection cannot be used to probe private networks.
+  await guardUrl(mms.media_file, account.network, { field: "media_url", source: "arguments", httpsOnly: true });
+  const wire = mms.messages.map((m) => ({ ...toWireMessage(m, account), subject: m.subject }));
+  return sendChunked(account, "/mms/send", wire, (chunk) => ({ media_file: mms.media_file, messages: chunk }), options);
 }
 
-function toWireMessage(m: SmsMessage, config: ClickSendConfig): Json {
+function toWireMessage(m: SmsMessage, account: Account): Json {
   const wire: Json = { to: m.to, body: m.body, source: "switchboard" };
-  const from = m.from ?? config.sender_id;
+  const from = m.from ?? account.senderId;
   if (from) wire.from = from;
   if (m.schedule !== undefined) wire.schedule = m.schedule;
   if (m.custom_string !== undefined) wire.custom_string = m.custom_string;
   return wire;
 }
 
-type ChunkOutcome = { ok: true; data: Json } | { ok: false; error: ProviderError } | undefined;
+/** `cause` is what was thrown: a refusal (ApiError) is rethrown as such when nothing went out. */
+type ChunkOutcome = { ok: true; data: Json } | { ok: false; error: ProviderError; cause: unknown } | undefined;
 
 async function sendChunked(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
+  account: Account,
   path: string,
   wire: Json[],
   envelopeFor: (chunk: Json[]) => Json,
@@ -188,14 +235,14 @@ async function sendChunked(
     while (!failed && next < chunks.length) {
       const index = next++;
       try {
-        const envelope = await request(credentials, config, "POST", path, { body: envelopeFor(chunks[index]) }, {
+        const envelope = await request(account, "POST", path, { body: envelopeFor(chunks[index]) }, {
           ...options,
           isSend: true,
         });
         outcomes[index] = { ok: true, data: asObject(envelope.data) };
       } catch (error) {
         failed = true; // stop starting new requests: never fan out into a failing provider
-        outcomes[index] = { ok: false, error: asProviderError(error) };
+        outcomes[index] = { ok: false, error: asProviderError(error), cause: error };
       }
     }
   };
@@ -204,7 +251,7 @@ async function sendChunked(
 
   if (!outcomes.some((o) => o?.ok)) {
     const first = outcomes.find((o) => o && !o.ok);
-    if (first && !first.ok) throw first.error; // nothing went through: plain error
+    if (first && !first.ok) throw first.cause; // nothing went through: the error as it was raised
   }
   return mergeChunks(chunks, outcomes);
 }
@@ -311,53 +358,22 @@ const ACCOUNT_FIELDS = [
 ] as const;
 const CURRENCY_FIELDS = ["currency_name_short", "currency_prefix_d", "currency_prefix_c", "currency_name_long"];
 
-/** GET /account → balance and account settings, with secrets stripped (allow-list). */
-export async function getBalance(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  options: CallOptions = {},
-): Promise<ReadResult> {
-  const account = asObject((await request(credentials, config, "GET", "/account", {}, options)).data);
+async function getBalance(account: Account, options: CallOptions): Promise<ReadResult> {
+  const record = asObject((await request(account, "GET", "/account", {}, options)).data);
   const data: Json = {};
-  for (const key of ACCOUNT_FIELDS) if (account[key] !== undefined) data[key] = account[key];
-  const currency = asObject(account._currency);
+  for (const key of ACCOUNT_FIELDS) if (record[key] !== undefined) data[key] = record[key];
+  const currency = asObject(record._currency);
   const picked = Object.fromEntries(CURRENCY_FIELDS.filter((k) => currency[k] !== undefined).map((k) => [k, currency[k]]));
   if (Object.keys(picked).length) data.currency = picked;
   return { data };
 }
 
-/** GET /sms/history → Laravel paginator passed through as {total, per_page, ..., records}. */
-export function getSmsHistory(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  query: HistoryQuery = {},
-  options: CallOptions = {},
-): Promise<ReadResult> {
-  return getHistory(credentials, config, "/sms/history", query, options);
-}
-
-/** GET /mms/history, same shape as getSmsHistory. */
-export function getMmsHistory(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  query: HistoryQuery = {},
-  options: CallOptions = {},
-): Promise<ReadResult> {
-  return getHistory(credentials, config, "/mms/history", query, options);
-}
-
-async function getHistory(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  path: string,
-  query: HistoryQuery,
-  options: CallOptions,
-): Promise<ReadResult> {
+async function getHistory(account: Account, path: string, query: HistoryQuery, options: CallOptions): Promise<ReadResult> {
   const params: Record<string, string> = {};
   for (const key of ["page", "limit", "date_from", "date_to"] as const) {
     if (query[key] !== undefined) params[key] = String(query[key]);
   }
-  const page = asObject((await request(credentials, config, "GET", path, { query: params }, options)).data);
+  const page = asObject((await request(account, "GET", path, { query: params }, options)).data);
   const records = Array.isArray(page.data) ? page.data.map((r) => scrubSecrets(r)) : [];
   return {
     data: {
@@ -375,17 +391,14 @@ async function getHistory(
  * valid auth, returns no secrets and is not on /account's tight rate limit
  * (/countries answers 200 without any credentials, so it proves nothing).
  */
-export async function testConnection(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
-  options: CallOptions = {},
-): Promise<TestConnectionResult> {
+async function testConnection(account: Account, options: CallOptions): Promise<TestConnectionResult> {
   const now = new Date();
   const path = `/account/usage/${now.getUTCFullYear()}/${now.getUTCMonth() + 1}/subaccount`;
   try {
-    await request(credentials, config, "GET", path, {}, options);
+    await request(account, "GET", path, {}, options);
     return { ok: true, message: "ClickSend accepted the credentials." };
   } catch (error) {
+    if (error instanceof ApiError) throw error; // refused by policy: the caller's 4xx, not a test result
     const e = asProviderError(error);
     const message = e.kind === "auth"
       ? "ClickSend rejected the username or API key."
@@ -409,19 +422,19 @@ interface RequestParts {
   query?: Record<string, string>;
 }
 
-/** One ClickSend call: Basic auth, timeout, envelope parsing and error mapping. */
+/** One ClickSend call through the guarded transport: Basic auth, timeout, envelope parsing and error mapping. */
 async function request(
-  credentials: ClickSendCredentials,
-  config: ClickSendConfig,
+  account: Account,
   method: "GET" | "POST",
   path: string,
   parts: RequestParts,
   options: CallOptions & { isSend?: boolean },
 ): Promise<Envelope> {
-  const url = new URL(`${(config.base_url ?? CLICKSEND_DEFAULT_BASE_URL).replace(/\/+$/, "")}${path}`);
+  const url = new URL(`${account.baseUrl}${path}`);
   for (const [k, v] of Object.entries(parts.query ?? {})) url.searchParams.set(k, v);
+  const { username, api_key } = account.credentials;
   const headers: Record<string, string> = {
-    Authorization: `Basic ${base64(`${credentials.username}:${credentials.api_key}`)}`,
+    Authorization: `Basic ${base64(`${username}:${api_key}`)}`,
     Accept: "application/json",
     // Never leave an idle pooled connection to ClickSend: Deno's fetch (2.9, hyper)
     // silently re-sends a POST when a *reused* keep-alive connection is dropped after
@@ -431,23 +444,22 @@ async function request(
   };
   if (parts.body !== undefined) headers["Content-Type"] = "application/json";
 
-  const doFetch = options.fetch ?? globalThis.fetch;
   const isSend = options.isSend === true;
   let status: number;
   let responseHeaders: Headers;
   let text: string;
   try {
-    const response = await doFetch(url, {
+    const response = await guardedFetch(url, {
       method,
       headers,
       body: parts.body === undefined ? undefined : JSON.stringify(parts.body),
       signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      redirect: "error", // never forward Basic credentials to another host
-    });
+    }, { network: account.network, target: BASE_URL_TARGET, provider: "clicksend", displayName: "ClickSend", fetch: options.fetch });
     status = response.status;
     responseHeaders = response.headers;
     text = await response.text();
   } catch (error) {
+    if (isTransportVerdict(error)) throw error; // refused before connecting, or a redirect: never sent
     throw networkError(error, isSend);
   }
   const envelope = parseEnvelope(text);
@@ -504,9 +516,10 @@ function retryAfterSeconds(headers: Headers): number | undefined {
 }
 
 // Errors that prove the request never left: nothing can have been sent.
-// Node/undici puts the code in `cause`; Deno says "tcp connect error" / "dns error".
+// Node/undici puts the code in `cause`; Deno says "tcp connect error" / "dns error", and
+// "client error (Connect)" for anything before the request (a failed TLS handshake too).
 const NOT_CONNECTED =
-  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT|connection refused|tcp connect error|dns error|failed to lookup|are blocked|invalid url/i;
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT|connection refused|tcp connect error|\(Connect\)|dns error|failed to lookup|are blocked|invalid url/i;
 
 /** Maps a fetch rejection (timeout, reset, refused) to a ProviderError. */
 function networkError(error: unknown, isSend: boolean): ProviderError {
@@ -538,6 +551,8 @@ function describeError(error: unknown): string {
 
 function asProviderError(error: unknown): ProviderError {
   if (error instanceof ProviderError) return error;
+  // A refusal by the guard or the config rules happens before anything is sent.
+  if (error instanceof ApiError) return new ProviderError("invalid", error.message, { provider: "clicksend" });
   return new ProviderError("unavailable", "Unexpected error calling ClickSend.", { provider: "clicksend" });
 }
 

@@ -1,12 +1,28 @@
 /**
  * SendGrid v3 adapter: Mail Send, a key check, and the signed Event Webhook.
  *
+ * A client is built from {credentials, config, network policy} (createSendGridClient):
+ * the stored config is parsed by the connection-config rules (a CR/LF in from_name is a
+ * 400, never forwarded), the API key only goes to SendGrid's own hosts unless the policy
+ * allows custom provider hosts, and every request goes through the guarded transport
+ * (providers/http.ts): network guard first, redirects never followed.
+ *
  * Knows SendGrid's wire format and nothing about Supabase. Runtime-neutral (Deno and
  * Node): fetch, crypto.subtle, TextEncoder and atob only.
- * Reference: shared/reference/providers.md §2.
  */
+import { z } from "zod";
 import { ApiError } from "../errors.ts";
+import type { NetworkPolicy } from "../net/guard.ts";
+import {
+  assertHeaderSafeCredentials,
+  baseUrlField,
+  optional,
+  parseStoredConfig,
+  storedDisplayName,
+  storedEmail,
+} from "./connection-config.ts";
 import type { MailMessage } from "./email.ts";
+import { BASE_URL_TARGET, guardedFetch, isTransportVerdict, providerBaseUrl } from "./http.ts";
 import {
   type CallOptions,
   ProviderError,
@@ -31,12 +47,22 @@ export interface SendGridCredentials {
   api_key: string;
 }
 
-export interface SendGridConfig {
+/** The stored connection config; unknown keys (webhook_public_key, …) are ignored here. */
+export const sendGridConfigSchema = z.object({
   /** Default https://api.sendgrid.com; EU regional subusers use https://api.eu.sendgrid.com. */
-  base_url?: string;
+  base_url: optional(baseUrlField),
   /** Must be a verified Sender Identity, or SendGrid answers 403. */
-  from_email: string;
-  from_name?: string;
+  from_email: storedEmail,
+  from_name: optional(storedDisplayName),
+});
+
+export type SendGridConfig = z.output<typeof sendGridConfigSchema>;
+
+/** What a SendGrid client is built from: the connection as stored, and the deployment's network policy. */
+export interface SendGridConnection {
+  credentials: Readonly<Record<string, unknown>> | SendGridCredentials;
+  config: Readonly<Record<string, unknown>> | SendGridConfig;
+  network: NetworkPolicy;
 }
 
 /** A validated mail, as the sendgrid_send_email tool's schema outputs it. */
@@ -55,46 +81,51 @@ export interface SendMailOptions extends CallOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Config
+// The client
 // ---------------------------------------------------------------------------
 
+export interface SendGridClient {
+  /**
+   * Sends one mail. 202 → queued, with X-Message-Id as the id SendGrid's events carry
+   * (as the prefix of sg_message_id). 200 only happens in sandbox mode (nothing sent).
+   */
+  sendMail(mail: SendGridMail, options?: SendMailOptions): Promise<SendResult>;
+  /**
+   * Checks the key with GET /v3/scopes (works for any valid key, unlike /v3/user/account).
+   * A refused key or missing scope is a failed test, not an error; outages still throw.
+   */
+  testConnection(options?: CallOptions): Promise<TestConnectionResult>;
+}
+
+/** A parsed, policy-checked connection: what every call below works from. */
+interface Account {
+  apiKey: string;
+  config: SendGridConfig;
+  baseUrl: string;
+  network: NetworkPolicy;
+}
+
 /**
- * Reads a connection's stored credentials/config into typed values. A missing key or
- * from address is a connection problem, reported like a provider refusal.
+ * Builds a client. Throws ApiError (400) for a stored config that breaks the rules or a
+ * base_url the policy does not allow, ProviderError "auth" for a missing API key.
  */
-export function toSendGridCredentials(raw: Record<string, unknown>): SendGridCredentials {
-  if (typeof raw.api_key !== "string" || raw.api_key === "") {
+export function createSendGridClient(connection: SendGridConnection): SendGridClient {
+  const config = parseStoredConfig(sendGridConfigSchema, connection.config);
+  const credentials = connection.credentials as Record<string, unknown>;
+  if (typeof credentials.api_key !== "string" || credentials.api_key === "") {
     throw new ProviderError("auth", "The SendGrid connection has no API key", { provider: "sendgrid" });
   }
-  return { api_key: raw.api_key };
-}
-
-export function toSendGridConfig(raw: Record<string, unknown>): SendGridConfig {
-  if (typeof raw.from_email !== "string" || raw.from_email === "") {
-    throw new ProviderError("invalid", "The SendGrid connection has no from_email configured", {
-      provider: "sendgrid",
-    });
-  }
-  return {
-    from_email: raw.from_email,
-    from_name: typeof raw.from_name === "string" && raw.from_name !== "" ? raw.from_name : undefined,
-    base_url: typeof raw.base_url === "string" && raw.base_url !== "" ? raw.base_url : undefined,
+  assertHeaderSafeCredentials({ api_key: credentials.api_key });
+  const account: Account = {
+    apiKey: credentials.api_key,
+    config,
+    baseUrl: providerBaseUrl(config.base_url, SENDGRID_OFFICIAL_BASE_URLS, connection.network),
+    network: connection.network,
   };
-}
-
-/**
- * The API base URL without a trailing slash. Unless custom hosts are allowed (only the
- * local stack, which points at the fake), the API key may only go to SendGrid itself:
- * a user-chosen base_url would otherwise turn the edge function into an SSRF proxy.
- */
-export function resolveBaseUrl(config: SendGridConfig, allowCustomHost = true): string {
-  const base = (config.base_url ?? SENDGRID_BASE_URL).replace(/\/+$/, "");
-  if (!allowCustomHost && !(SENDGRID_OFFICIAL_BASE_URLS as readonly string[]).includes(base)) {
-    throw new ProviderError("invalid", `base_url must be ${SENDGRID_OFFICIAL_BASE_URLS.join(" or ")}`, {
-      provider: "sendgrid",
-    });
-  }
-  return base;
+  return {
+    sendMail: (mail, options = {}) => sendMail(account, mail, options),
+    testConnection: (options = {}) => testConnection(account, options),
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -147,14 +178,13 @@ interface RawResponse {
  * a POST that timed out may have been accepted, and sending it twice is worse.
  */
 async function request(
+  account: Account,
   method: "GET" | "POST",
-  url: string,
-  apiKey: string,
+  path: string,
   body: unknown,
   options: CallOptions,
   readBody: (status: number) => boolean,
 ): Promise<RawResponse> {
-  const doFetch = options.fetch ?? globalThis.fetch;
   const controller = new AbortController();
   let timedOut = false;
   const timer = setTimeout(() => {
@@ -165,10 +195,10 @@ async function request(
   try {
     let res: Response;
     try {
-      res = await doFetch(url, {
+      res = await guardedFetch(`${account.baseUrl}${path}`, {
         method,
         headers: {
-          authorization: `Bearer ${apiKey}`,
+          authorization: `Bearer ${account.apiKey}`,
           accept: "application/json",
           // Never reuse a pooled connection: Deno's fetch (hyper) silently re-sends a
           // request whose reused keep-alive connection closes without an answer, even
@@ -179,8 +209,9 @@ async function request(
         },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: controller.signal,
-      });
+      }, { network: account.network, target: BASE_URL_TARGET, provider: "sendgrid", displayName: "SendGrid", fetch: options.fetch });
     } catch (err) {
+      if (isTransportVerdict(err)) throw err; // refused before connecting, or a redirect: never sent
       if (timedOut) {
         throw new ProviderError(
           "timeout",
@@ -294,19 +325,9 @@ export function buildMailSendBody(config: SendGridConfig, mail: SendGridMail, op
   return body;
 }
 
-/**
- * Sends one mail. 202 → queued, with X-Message-Id as the id SendGrid's events carry
- * (as the prefix of sg_message_id). 200 only happens in sandbox mode (nothing sent).
- */
-export async function sendMail(
-  creds: SendGridCredentials,
-  config: SendGridConfig,
-  mail: SendGridMail,
-  options: SendMailOptions = {},
-): Promise<SendResult> {
-  const url = `${resolveBaseUrl(config)}/v3/mail/send`;
-  const body = buildMailSendBody(config, mail, options.operationId);
-  const res = await request("POST", url, creds.api_key, body, options, (status) => status >= 300);
+async function sendMail(account: Account, mail: SendGridMail, options: SendMailOptions): Promise<SendResult> {
+  const body = buildMailSendBody(account.config, mail, options.operationId);
+  const res = await request(account, "POST", "/v3/mail/send", body, options, (status) => status >= 300);
   if (res.status !== 202 && res.status !== 200) throw errorFromResponse(res);
 
   const sandbox = res.status === 200;
@@ -330,17 +351,8 @@ export async function sendMail(
   };
 }
 
-/**
- * Checks the key with GET /v3/scopes (works for any valid key, unlike /v3/user/account).
- * A refused key or missing scope is a failed test, not an error; outages still throw.
- */
-export async function testConnection(
-  creds: SendGridCredentials,
-  config: SendGridConfig,
-  options: CallOptions = {},
-): Promise<TestConnectionResult> {
-  const url = `${resolveBaseUrl(config)}/v3/scopes`;
-  const res = await request("GET", url, creds.api_key, undefined, options, () => true);
+async function testConnection(account: Account, options: CallOptions): Promise<TestConnectionResult> {
+  const res = await request(account, "GET", "/v3/scopes", undefined, options, () => true);
   if (res.status !== 200) {
     const err = errorFromResponse(res);
     if (err.kind === "auth" || err.kind === "forbidden") {
@@ -360,7 +372,7 @@ export async function testConnection(
   }
   return {
     ok: true,
-    message: `The API key can send mail (from ${config.from_email})`,
+    message: `The API key can send mail (from ${account.config.from_email})`,
     details: { scope_count: granted.length },
   };
 }

@@ -10,21 +10,35 @@
  *    silently carrying AUTH and the message in cleartext (RFC 8314). Certificates are
  *    always verified; `tls_ca` adds a trust anchor for self-hosted relays and the local stack.
  *  - Ports hosted Supabase blocks (25, 587) are refused up front with a useful message
- *    rather than left to hang until a timeout, and the host must be public unless the
- *    deployment allows private networks (no SSRF into the project's network).
- *  - CR/LF/NUL never reach a header, address, name or file name. The tool schema already
- *    refuses them; the adapter checks again because it can be called directly.
+ *    rather than left to hang until a timeout.
+ *  - The host passes the network guard, which resolves it once and judges every address;
+ *    the socket is then opened to that judged IP address (pinned), with the configured
+ *    name kept as the TLS server name (SNI and certificate check), so a later DNS answer
+ *    can never redirect the connection. nodemailer therefore never resolves anything.
+ *  - CR/LF/NUL never reach a header, address, name or file name. The stored config is
+ *    parsed by the connection-config rules (400 naming the field); the mail itself was
+ *    validated by the tool schema and is checked again because the client can be used
+ *    directly.
  *  - No automatic retries. A send that failed after the whole message was handed to the
  *    server is reported with maybeSent = true, so nobody resends it blindly.
  *  - The password never appears in an error message or its details.
  */
 import nodemailer from "nodemailer";
-import type { SendMailOptions } from "nodemailer";
+import type { SendMailOptions, SMTPTransportOptions } from "nodemailer";
 import { rootCertificates } from "node:tls";
+import { z } from "zod";
 import { ApiError } from "../errors.ts";
-import type { NetworkPolicy } from "../tools/types.ts";
+import { guardHost, type NetworkPolicy, type PinnedHost, UnresolvableHostError } from "../net/guard.ts";
+import {
+  assertHeaderSafeCredentials,
+  hostField,
+  optional,
+  parseStoredConfig,
+  serverNameField,
+  storedDisplayName,
+  storedEmail,
+} from "./connection-config.ts";
 import { allRecipients, emailAddress, type MailMessage } from "./email.ts";
-import { assertPublicHost } from "./network.ts";
 import {
   type CallOptions,
   ProviderError,
@@ -46,19 +60,32 @@ export interface SmtpCredentials {
   password: string;
 }
 
-export type SmtpSecurity = "tls" | "starttls";
-
-export interface SmtpConfig {
-  host: string;
-  port: number;
+/** The stored connection config; unknown keys are ignored. */
+export const smtpConfigSchema = z.object({
+  host: hostField,
+  port: z.int({ message: "must be a TCP port number" }).min(1).max(65535),
   /** "tls" = implicit TLS (465); "starttls" = upgrade required (587, 2525). Never plain. */
-  security: SmtpSecurity;
-  from_email: string;
-  from_name?: string;
+  security: z.enum(["tls", "starttls"], {
+    message: 'must be "tls" (implicit TLS, port 465) or "starttls"; plain SMTP is not supported',
+  }),
+  from_email: storedEmail,
+  from_name: optional(storedDisplayName),
   /** Extra CA certificate (PEM) to trust, for self-hosted relays and the local stack. */
-  tls_ca?: string;
+  tls_ca: optional(z.string().max(65_536).regex(/-----BEGIN CERTIFICATE-----/, {
+    message: "must be a PEM certificate (-----BEGIN CERTIFICATE-----)",
+  })),
   /** Name to expect on the certificate (and send as SNI) when `host` is an IP address. */
-  tls_servername?: string;
+  tls_servername: optional(serverNameField),
+});
+
+export type SmtpConfig = z.output<typeof smtpConfigSchema>;
+export type SmtpSecurity = SmtpConfig["security"];
+
+/** What an SMTP client is built from: the connection as stored, and the deployment's network policy. */
+export interface SmtpConnection {
+  credentials: Readonly<Record<string, unknown>> | SmtpCredentials;
+  config: Readonly<Record<string, unknown>> | SmtpConfig;
+  network: NetworkPolicy;
 }
 
 /** A validated mail, as the smtp_send_email tool's schema outputs it. */
@@ -75,52 +102,14 @@ export interface SmtpSendOptions extends CallOptions {
 
 const UNSAFE = /[\r\n\u0000]/;
 
-function invalidConfig(message: string): ProviderError {
-  return new ProviderError("invalid", message, { provider: "smtp" });
-}
-
 /** Reads a connection's stored credentials; missing ones are a connection problem. */
-export function toSmtpCredentials(raw: Record<string, unknown>): SmtpCredentials {
+function toSmtpCredentials(raw: Record<string, unknown>): SmtpCredentials {
   if (typeof raw.username !== "string" || raw.username === "" || typeof raw.password !== "string" || raw.password === "") {
     throw new ProviderError("auth", "The SMTP connection has no username or password", { provider: "smtp" });
   }
+  // The username goes into the AUTH command; the password only base64-encoded.
+  assertHeaderSafeCredentials({ username: raw.username });
   return { username: raw.username, password: raw.password };
-}
-
-/** Reads a connection's non-secret config into an SmtpConfig (shape only; see checkConfig). */
-export function toSmtpConfig(raw: Record<string, unknown>): SmtpConfig {
-  const str = (key: string) => (typeof raw[key] === "string" && raw[key] !== "" ? (raw[key] as string) : undefined);
-  const port = typeof raw.port === "string" ? Number(raw.port) : raw.port;
-  const config = {
-    host: str("host") ?? "",
-    port: typeof port === "number" ? port : NaN,
-    security: raw.security as SmtpSecurity,
-    from_email: str("from_email") ?? "",
-    from_name: str("from_name"),
-    tls_ca: str("tls_ca"),
-    tls_servername: str("tls_servername"),
-  };
-  checkConfig(config);
-  return config;
-}
-
-/** Structural checks on a config, also applied when the adapter is called directly. */
-function checkConfig(config: SmtpConfig): void {
-  if (typeof config.host !== "string" || !/^[^\s\u0000]{1,253}$/.test(config.host)) {
-    throw invalidConfig("The SMTP connection needs a host name or IP address (no spaces or line breaks)");
-  }
-  if (!Number.isInteger(config.port) || config.port < 1 || config.port > 65535) {
-    throw invalidConfig("The SMTP connection needs a port between 1 and 65535");
-  }
-  if (config.security !== "tls" && config.security !== "starttls") {
-    throw invalidConfig('security must be "tls" (implicit TLS, port 465) or "starttls"; plain SMTP is not supported');
-  }
-  if (typeof config.from_email !== "string" || !emailAddress.safeParse(config.from_email).success) {
-    throw invalidConfig("The SMTP connection needs a valid from_email");
-  }
-  if (config.tls_ca !== undefined && !/-----BEGIN CERTIFICATE-----/.test(config.tls_ca)) {
-    throw invalidConfig("tls_ca must be a PEM certificate (-----BEGIN CERTIFICATE-----)");
-  }
 }
 
 function refuse(field: string, what = "must not contain line breaks (CR/LF) or NUL characters"): never {
@@ -139,19 +128,10 @@ function checkAddress(field: string, value: unknown): void {
 }
 
 /**
- * The defensive header check for what comes from the connection: every value that ends up
- * in a header line, the envelope or an SMTP command is refused if it carries CR, LF or NUL.
+ * The defensive check on the mail: every value that ends up in a header line, the
+ * envelope or an SMTP command is refused if it carries CR, LF or NUL, and addresses
+ * must be addresses.
  */
-function checkConnectionSafety(creds: SmtpCredentials, config: SmtpConfig, operationId?: string): void {
-  checkText("username", creds.username);
-  checkText("host", config.host);
-  checkText("tls_servername", config.tls_servername);
-  checkText("from_name", config.from_name);
-  checkAddress("from_email", config.from_email);
-  checkText("operation id", operationId);
-}
-
-/** The same for the mail itself; addresses must also be addresses. */
 function checkMailSafety(mail: SmtpMail): void {
   if (!Array.isArray(mail.to) || mail.to.length === 0) refuse("to", "needs at least one recipient");
   for (const field of ["to", "cc", "bcc"] as const) {
@@ -169,18 +149,30 @@ function checkMailSafety(mail: SmtpMail): void {
   if (mail.text === undefined && mail.html === undefined) refuse("text", "or html is required");
 }
 
-/** Refuses what the deployment forbids, before any socket is opened. */
-async function checkNetwork(config: SmtpConfig, policy: NetworkPolicy): Promise<void> {
+/**
+ * Refuses what the deployment forbids, before any socket is opened, and returns the
+ * judged address to connect to.
+ */
+async function checkNetwork(config: SmtpConfig, policy: NetworkPolicy): Promise<PinnedHost> {
   if (policy.blockedSmtpPorts.includes(config.port)) {
     throw new ApiError(
       "invalid_request",
       `SMTP port ${config.port} is blocked here: hosted Supabase Edge Functions cannot open outgoing ` +
         `connections to ports ${policy.blockedSmtpPorts.join(" and ")}. Use port 465 (security "tls") ` +
         `or 2525 (security "starttls") if your provider offers it.`,
-      { field: "port", port: config.port, blocked_ports: policy.blockedSmtpPorts },
+      { field: "port", source: "connection_config", port: config.port, blocked_ports: policy.blockedSmtpPorts },
     );
   }
-  await assertPublicHost(config.host, policy);
+  try {
+    return await guardHost(config.host, policy, { field: "host", source: "connection_config" });
+  } catch (error) {
+    if (error instanceof UnresolvableHostError) {
+      throw new ProviderError("unavailable", `Could not reach the SMTP server ${config.host}:${config.port} (${error.message})`, {
+        provider: "smtp",
+      });
+    }
+    throw error;
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -212,15 +204,20 @@ function transmissionProbe() {
   return probe;
 }
 
-function createTransport(
+/** nodemailer options: the socket goes to the judged address, TLS verifies the configured name. */
+function transportOptions(
   creds: SmtpCredentials,
   config: SmtpConfig,
+  target: PinnedHost,
   options: CallOptions,
   logger: ReturnType<typeof transmissionProbe>["logger"],
-) {
+): SMTPTransportOptions {
   const t = options.timeoutMs;
-  return nodemailer.createTransport({
-    host: config.host,
+  // The configured name (or tls_servername) is what TLS verifies, whatever address the
+  // socket is opened to.
+  const servername = config.tls_servername ?? target.servername;
+  return {
+    host: target.address,
     port: config.port,
     secure: config.security === "tls",
     requireTLS: config.security === "starttls",
@@ -237,7 +234,7 @@ function createTransport(
       minVersion: "TLSv1.2",
       // Node's `ca` replaces the default roots, so keep them: tls_ca adds trust.
       ...(config.tls_ca ? { ca: [...rootCertificates, config.tls_ca] } : {}),
-      ...(config.tls_servername ? { servername: config.tls_servername } : {}),
+      ...(servername ? { servername } : {}),
     },
     connectionTimeout: t ?? SMTP_TIMEOUTS.connection,
     greetingTimeout: t ?? SMTP_TIMEOUTS.greeting,
@@ -246,7 +243,7 @@ function createTransport(
     disableFileAccess: true,
     disableUrlAccess: true,
     logger,
-  });
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -370,26 +367,48 @@ function toProviderError(
 }
 
 // ---------------------------------------------------------------------------
-// Public API
+// The client
 // ---------------------------------------------------------------------------
 
+export interface SmtpClient {
+  /**
+   * Sends one mail. Resolves with per-recipient results (recipients the server refused at
+   * RCPT are failed results: partial success); throws ApiError for refused input or policy
+   * and ProviderError for anything the server or the network did.
+   */
+  sendMail(mail: SmtpMail, options?: SmtpSendOptions): Promise<SendResult>;
+  /**
+   * Connects, negotiates TLS and authenticates (nodemailer's verify()), then quits without
+   * sending. Every server or network failure is a negative result the user can act on;
+   * refused config or policy still throws ApiError.
+   */
+  testConnection(options?: CallOptions): Promise<TestConnectionResult>;
+}
+
 /**
- * Sends one mail. Resolves with per-recipient results (recipients the server refused at
- * RCPT are failed results: partial success); throws ApiError for refused input or policy
- * and ProviderError for anything the server or the network did.
+ * Builds a client. Throws ApiError (400) for a stored config that breaks the rules and
+ * ProviderError "auth" for missing credentials.
  */
-export async function sendMail(
+export function createSmtpClient(connection: SmtpConnection): SmtpClient {
+  const config = parseStoredConfig(smtpConfigSchema, connection.config);
+  const creds = toSmtpCredentials(connection.credentials as Record<string, unknown>);
+  return {
+    sendMail: (mail, options = {}) => sendMail(creds, config, connection.network, mail, options),
+    testConnection: (options = {}) => testConnection(creds, config, connection.network, options),
+  };
+}
+
+async function sendMail(
   creds: SmtpCredentials,
   config: SmtpConfig,
-  mail: SmtpMail,
   policy: NetworkPolicy,
-  options: SmtpSendOptions = {},
+  mail: SmtpMail,
+  options: SmtpSendOptions,
 ): Promise<SendResult> {
   // Injection checks first, so a CR/LF anywhere is always reported as invalid_request.
-  checkConnectionSafety(creds, config, options.operationId);
+  checkText("operation id", options.operationId);
   checkMailSafety(mail);
-  checkConfig(config);
-  await checkNetwork(config, policy);
+  const target = await checkNetwork(config, policy);
 
   const message: SendMailOptions = {
     from: config.from_name ? { name: config.from_name, address: config.from_email } : config.from_email,
@@ -411,7 +430,7 @@ export async function sendMail(
 
   const probe = transmissionProbe();
   const scrub = scrubber(creds);
-  const transport = createTransport(creds, config, options, probe.logger);
+  const transport = nodemailer.createTransport(transportOptions(creds, config, target, options, probe.logger));
   let info;
   try {
     info = await transport.sendMail(message);
@@ -450,22 +469,15 @@ export async function sendMail(
   };
 }
 
-/**
- * Connects, negotiates TLS and authenticates (nodemailer's verify()), then quits without
- * sending. Every server or network failure is a negative result the user can act on;
- * refused input or policy still throws ApiError.
- */
-export async function testConnection(
+async function testConnection(
   creds: SmtpCredentials,
   config: SmtpConfig,
   policy: NetworkPolicy,
-  options: CallOptions = {},
+  options: CallOptions,
 ): Promise<TestConnectionResult> {
-  checkConnectionSafety(creds, config);
-  checkConfig(config);
-  await checkNetwork(config, policy);
+  const target = await checkNetwork(config, policy);
   const probe = transmissionProbe();
-  const transport = createTransport(creds, config, options, probe.logger);
+  const transport = nodemailer.createTransport(transportOptions(creds, config, target, options, probe.logger));
   try {
     await transport.verify();
   } catch (err) {

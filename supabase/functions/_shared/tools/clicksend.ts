@@ -5,17 +5,7 @@
  * refinements are fine, z.function / z.date are not.
  */
 import { z } from "zod";
-import {
-  clickSendConfig,
-  clickSendCredentials,
-  type ClickSendConfig,
-  getBalance,
-  getMmsHistory,
-  getSmsHistory,
-  sendMms,
-  sendSms,
-} from "../providers/clicksend.ts";
-import { assertPublicUrl } from "../providers/network.ts";
+import { type ClickSendClient, createClickSendClient, SENDER_ID_PATTERN } from "../providers/clicksend.ts";
 import { normalizePhoneNumber } from "../providers/phone.ts";
 import { countSmsSegments } from "../providers/sms-segments.ts";
 import type { ToolContext, ToolDefinition } from "./types.ts";
@@ -50,7 +40,7 @@ const recipients = (max: number) =>
 
 const senderId = z
   .string()
-  .regex(/^(\+[1-9][0-9]{1,14}|[A-Za-z0-9]{3,11})$/, "Sender id must be an E.164 number or 3-11 letters/digits without spaces.")
+  .regex(SENDER_ID_PATTERN, "Sender id must be an E.164 number or 3-11 letters/digits without spaces.")
   .describe(
     "Optional sender id: a dedicated number in E.164 or an alphanumeric tag of 3-11 letters/digits (recipients cannot reply to a tag). Omit to use the connection's default.",
   );
@@ -131,18 +121,12 @@ export type HistoryArgs = z.output<typeof historySchema>;
 // ---------------------------------------------------------------------------
 
 /**
- * Credentials and config for a call. A user-set base_url is a provider-bound URL the
- * user controls, so it gets the same private-network guard as media URLs (https only,
- * unless the deployment allows private networks, as the local stack does for the fake).
+ * The ClickSend client for a call, built from the connection and the deployment's network
+ * policy: the stored config is checked, and every request (and the MMS media URL) goes
+ * through the network guard.
  */
-async function connection(ctx: ToolContext) {
-  const config: ClickSendConfig = clickSendConfig(ctx.config);
-  if (config.base_url) {
-    await assertPublicUrl(config.base_url, ctx.network, {
-      protocols: ctx.network.allowPrivateNetworks ? ["https:", "http:"] : ["https:"],
-    });
-  }
-  return { credentials: clickSendCredentials(ctx.credentials), config };
+function client(ctx: ToolContext): ClickSendClient {
+  return createClickSendClient({ credentials: ctx.credentials, config: ctx.config, network: ctx.network });
 }
 
 function scheduleSummary(schedule?: number) {
@@ -170,7 +154,6 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
     };
   },
   async execute(ctx, args) {
-    const { credentials, config } = await connection(ctx);
     const messages = args.to.map((to) => ({
       to,
       body: args.body,
@@ -178,7 +161,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
       schedule: args.schedule_at,
       custom_string: ctx.operationId,
     }));
-    return sendSms(credentials, config, messages, ctx.options);
+    return client(ctx).sendSms(messages, ctx.options);
   },
 };
 
@@ -198,10 +181,6 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
     };
   },
   async execute(ctx, args) {
-    // ClickSend fetches the media itself, but the URL is user-controlled: refuse
-    // internal addresses so the connection cannot be used to probe private networks.
-    await assertPublicUrl(args.media_url, ctx.network);
-    const { credentials, config } = await connection(ctx);
     const messages = args.to.map((to) => ({
       to,
       body: args.body,
@@ -210,7 +189,8 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
       schedule: args.schedule_at,
       custom_string: ctx.operationId,
     }));
-    return sendMms(credentials, config, { media_file: args.media_url, messages }, ctx.options);
+    // The adapter judges media_url with the network guard before ClickSend sees it.
+    return client(ctx).sendMms({ media_file: args.media_url, messages }, ctx.options);
   },
 };
 
@@ -221,14 +201,13 @@ export const clicksendGetBalance: ToolDefinition<typeof getBalanceSchema> = {
   recipients: () => [],
   summarize: () => ({}),
   async execute(ctx) {
-    const { credentials, config } = await connection(ctx);
-    return getBalance(credentials, config, ctx.options);
+    return client(ctx).getBalance(ctx.options);
   },
 };
 
 function historyTool(
   capability: "clicksend_get_sms_history" | "clicksend_get_mms_history",
-  read: typeof getSmsHistory,
+  read: "getSmsHistory" | "getMmsHistory",
 ): ToolDefinition<typeof historySchema> {
   return {
     capability,
@@ -237,14 +216,13 @@ function historyTool(
     recipients: () => [],
     summarize: (args) => ({ ...args }),
     async execute(ctx, args) {
-      const { credentials, config } = await connection(ctx);
-      return read(credentials, config, args, ctx.options);
+      return client(ctx)[read](args, ctx.options);
     },
   };
 }
 
-export const clicksendGetSmsHistory = historyTool("clicksend_get_sms_history", getSmsHistory);
-export const clicksendGetMmsHistory = historyTool("clicksend_get_mms_history", getMmsHistory);
+export const clicksendGetSmsHistory = historyTool("clicksend_get_sms_history", "getSmsHistory");
+export const clicksendGetMmsHistory = historyTool("clicksend_get_mms_history", "getMmsHistory");
 
 /** All ClickSend tools, in display order. */
 export const clicksendTools: ToolDefinition[] = [

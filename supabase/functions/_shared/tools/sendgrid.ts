@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { allRecipients, mailInputShape, MAX_RECIPIENTS, checkRecipientLists, summarizeMail } from "../providers/email.ts";
-import { resolveBaseUrl, sendMail, toSendGridConfig, toSendGridCredentials } from "../providers/sendgrid.ts";
+import { createSendGridClient } from "../providers/sendgrid.ts";
 import type { ToolDefinition } from "./types.ts";
 
 /** SendGrid refuses send_at further ahead than this. */
@@ -97,13 +97,10 @@ export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> =
     send_at: args.send_at ?? null,
   }),
 
-  // async so that config problems reject like provider errors instead of throwing.
+  // async so that a refused config rejects instead of throwing synchronously.
   async execute(ctx, args) {
-    const credentials = toSendGridCredentials(ctx.credentials);
-    const config = toSendGridConfig(ctx.config);
-    // Only the local stack (which points at the fake) may send the key elsewhere.
-    resolveBaseUrl(config, ctx.network.allowPrivateNetworks);
-    return sendMail(credentials, config, args, { ...ctx.options, operationId: ctx.operationId });
+    const client = createSendGridClient({ credentials: ctx.credentials, config: ctx.config, network: ctx.network });
+    return client.sendMail(args, { ...ctx.options, operationId: ctx.operationId });
   },
 };
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { allRecipients, mailInputShape, checkRecipientLists, summarizeMail } from "../providers/email.ts";
-import { sendMail, toSmtpConfig, toSmtpCredentials } from "../providers/smtp.ts";
+import { createSmtpClient } from "../providers/smtp.ts";
 import type { ToolDefinition } from "./types.ts";
 
 /**
@@ -57,14 +57,10 @@ export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
   /** Counts and metadata only: never bodies, addresses or attachment content. */
   summarize: (args) => summarizeMail(args),
 
-  execute(ctx, args) {
-    return sendMail(
-      toSmtpCredentials(ctx.credentials),
-      toSmtpConfig(ctx.config),
-      args,
-      ctx.network,
-      { ...ctx.options, operationId: ctx.operationId },
-    );
+  // async so that a refused config rejects instead of throwing synchronously.
+  async execute(ctx, args) {
+    const client = createSmtpClient({ credentials: ctx.credentials, config: ctx.config, network: ctx.network });
+    return client.sendMail(args, { ...ctx.options, operationId: ctx.operationId });
   },
 };
 

@@ -5,17 +5,16 @@
  * if the two ever drift.
  */
 import type { z } from "zod";
+import type { NetworkPolicy } from "../net/guard.ts";
 import type { CallOptions, ReadResult, SendResult } from "../providers/types.ts";
 
-export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid";
+/**
+ * The deployment's rules for destinations users control (allowPrivateNetworks,
+ * allowCustomProviderHosts, blockedSmtpPorts); defined with the network guard.
+ */
+export type { NetworkPolicy };
 
-/** Network rules for provider-bound inputs a user controls (SMTP host, MMS media URL). */
-export interface NetworkPolicy {
-  /** Allow loopback, link-local and private addresses (only the local stack sets this). */
-  allowPrivateNetworks: boolean;
-  /** TCP ports an SMTP connection may not use (hosted Supabase blocks 25 and 587). */
-  blockedSmtpPorts: number[];
-}
+export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid";
 
 export interface ToolContext {
   /** Decrypted credentials from Vault, exactly as stored for the connection. */
@@ -24,6 +23,7 @@ export interface ToolContext {
   config: Record<string, unknown>;
   /** Our operation id, sent to the provider for correlation (custom_string / custom_args). */
   operationId: string;
+  /** Required: every adapter is built with it, so no route can forget the network guard. */
   network: NetworkPolicy;
   options?: CallOptions;
 }

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { databaseUnavailable, errorCode, isDatabaseUnavailable } from "./db.ts";
+import { classifyDbError } from "./db-errors.ts";
 import { ApiError } from "./errors.ts";
 
 export const corsHeaders: Record<string, string> = {
@@ -28,6 +29,9 @@ export function errorResponse(error: ApiError): Response {
   const headers: Record<string, string> = {};
   const retryAfter = (error.details as { retry_after?: number } | undefined)?.retry_after;
   if (typeof retryAfter === "number") headers["Retry-After"] = String(Math.ceil(retryAfter));
+  // A 405 must say which methods the resource does allow (RFC 9110 §15.5.6).
+  const allow = (error.details as { allow?: unknown } | undefined)?.allow;
+  if (error.status === 405 && Array.isArray(allow)) headers.Allow = allow.join(", ");
   return json(error.toJSON(), error.status, headers);
 }
 
@@ -45,7 +49,8 @@ export function toApiError(error: unknown): ApiError {
     return new ApiError("invalid_request", "invalid request", { issues: zodIssues(error) });
   }
   if (isDatabaseUnavailable(error)) return databaseUnavailable();
-  return new ApiError("internal_error", "internal error");
+  // A safety net for input PostgreSQL refused that no check above foresaw: still a 400.
+  return classifyDbError(error) ?? new ApiError("internal_error", "internal error");
 }
 
 /** Webhook URLs carry their secret token in the path: never log it. */
@@ -83,20 +88,83 @@ export async function readBody(req: Request, maxBytes = MAX_BODY_BYTES): Promise
   return buffer;
 }
 
-/** Parses a JSON object body; an empty body is `{}`. */
-export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
-  const raw = new TextDecoder().decode(await readBody(req));
-  if (raw.trim() === "") return {};
+/**
+ * Deepest nesting of arrays and objects accepted in any input. Requests and provider
+ * webhooks use a few levels; the bound keeps every later walk over the value (schema
+ * validation, String(), PostgreSQL's jsonb parser) far from a stack limit.
+ */
+export const MAX_JSON_DEPTH = 32;
+
+/** An unpaired UTF-16 surrogate: not Unicode, so PostgreSQL refuses it in jsonb. */
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+
+/** A path segment as shown in errors: escaped, and cut short (a hostile key can be huge). */
+function pathSegment(key: string): string {
+  const shown = JSON.stringify(key).slice(1, -1);
+  return shown.length > 64 ? `${shown.slice(0, 64)}…` : shown;
+}
+
+function unstorable(where: string, path: string, problem: string): ApiError {
+  return new ApiError("invalid_request", `invalid ${where}: ${path || "(root)"} ${problem}`, {
+    issues: [{ path: path || "(root)", message: problem }],
+  });
+}
+
+/**
+ * Refuses input PostgreSQL cannot store or that nests absurdly deep: a string (key or
+ * value) with U+0000 or an unpaired surrogate, or nesting deeper than MAX_JSON_DEPTH.
+ * `where` names the input in the message ("body", "query"); details.issues holds the path.
+ * Every JSON body, query string and webhook payload goes through this one check.
+ */
+export function assertStorableJson(value: unknown, where = "body"): void {
+  const visit = (node: unknown, path: string, depth: number): void => {
+    if (typeof node === "string") {
+      if (node.includes("\u0000")) throw unstorable(where, path, "must not contain NUL characters (U+0000)");
+      if (UNPAIRED_SURROGATE.test(node)) throw unstorable(where, path, "must be valid Unicode (unpaired surrogate)");
+      return;
+    }
+    if (node === null || typeof node !== "object") return;
+    if (depth > MAX_JSON_DEPTH) throw unstorable(where, path, `is nested deeper than ${MAX_JSON_DEPTH} levels`);
+    for (const [key, child] of Object.entries(node)) {
+      const childPath = path ? `${path}.${pathSegment(key)}` : pathSegment(key);
+      visit(key, childPath, depth);
+      visit(child, childPath, depth + 1);
+    }
+  };
+  visit(value, "", 1);
+}
+
+/** Parses JSON text and checks it with assertStorableJson. */
+export function parseJson(text: string, where = "body"): unknown {
   let parsed: unknown;
   try {
-    parsed = JSON.parse(raw);
+    parsed = JSON.parse(text);
   } catch {
-    throw new ApiError("invalid_request", "body is not valid JSON");
+    throw new ApiError("invalid_request", `${where} is not valid JSON`);
   }
+  assertStorableJson(parsed, where);
+  return parsed;
+}
+
+/** Reads a JSON body of any shape (checked, size-capped); an empty body is undefined. */
+export async function readJson(req: Request): Promise<unknown> {
+  const raw = new TextDecoder().decode(await readBody(req));
+  return raw.trim() === "" ? undefined : parseJson(raw);
+}
+
+/** Parses a JSON object body; an empty body is `{}`. */
+export async function readJsonObject(req: Request): Promise<Record<string, unknown>> {
+  const parsed = await readJson(req);
+  if (parsed === undefined) return {};
   if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) {
     throw new ApiError("invalid_request", "body must be a JSON object");
   }
   return parsed as Record<string, unknown>;
+}
+
+/** 405 in the envelope; errorResponse turns `details.allow` into the Allow header. */
+export function methodNotAllowed(method: string, allow: readonly string[]): ApiError {
+  return new ApiError("invalid_request", `method ${method} not allowed; use ${allow.join(" or ")}`, { allow }, 405);
 }
 
 /** Wraps a handler: CORS preflight, and every failure as the documented envelope. */

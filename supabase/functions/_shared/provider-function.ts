@@ -3,10 +3,12 @@
  * from sub-paths to tools, a connection test, and webhook receivers. Each index.ts is
  * only this wiring.
  */
+import { z } from "zod";
 import { authenticate, type Caller } from "./auth.ts";
 import { asService } from "./db.ts";
 import { ApiError } from "./errors.ts";
-import { json, readJsonObject, serveJson, subPath } from "./http.ts";
+import { parseIdempotencyKey } from "./idempotency.ts";
+import { assertStorableJson, json, methodNotAllowed, readJsonObject, serveJson, subPath } from "./http.ts";
 import type { TestConnectionResult } from "./providers/types.ts";
 import { networkPolicy, runTool } from "./tool-call.ts";
 import { toolFor } from "./tools/index.ts";
@@ -25,18 +27,15 @@ export function splitControlFields(body: Record<string, unknown>) {
   return { control, args };
 }
 
+/** The request's idempotency key: the Idempotency-Key header, else the body field. */
 export function idempotencyKey(req: Request, control: Record<string, unknown>): string | null {
-  const value = req.headers.get("idempotency-key") ?? control.idempotency_key;
-  if (value === undefined || value === null || value === "") return null;
-  if (typeof value !== "string" || value.length > 255) {
-    throw new ApiError("invalid_request", "idempotency_key must be a string of at most 255 characters");
-  }
-  return value;
+  return parseIdempotencyKey(req.headers.get("idempotency-key") ?? control.idempotency_key);
 }
 
 export function optionalConnectionId(value: unknown): string | null {
   if (value === undefined || value === null || value === "") return null;
-  if (typeof value !== "string" || !/^[0-9a-f-]{36}$/i.test(value)) {
+  // Any 8-4-4-4-12 hex string: a looser pattern would reach the database's uuid cast.
+  if (typeof value !== "string" || !z.guid().safeParse(value).success) {
     throw new ApiError("invalid_request", "connection_id must be a UUID");
   }
   return value;
@@ -46,11 +45,12 @@ export function optionalConnectionId(value: unknown): string | null {
 async function readRequest(req: Request): Promise<Record<string, unknown>> {
   if (req.method === "GET") {
     const params = Object.fromEntries(new URL(req.url).searchParams);
+    assertStorableJson(params, "query");
     // Query values are strings; numeric tool fields (page, limit) are coerced here.
     return Object.fromEntries(Object.entries(params).map(([k, v]) => [k, /^\d+$/.test(v) ? Number(v) : v]));
   }
   if (req.method === "POST") return await readJsonObject(req);
-  throw new ApiError("invalid_request", `method ${req.method} not allowed`, undefined, 405);
+  throw methodNotAllowed(req.method, ["GET", "POST"]);
 }
 
 /** Handles one tool request end to end. Exported for agent-tools and mcp. */
@@ -66,11 +66,16 @@ export async function handleToolRequest(req: Request, capability: string, body: 
   return json(result);
 }
 
-export type ConnectionTester = (
-  credentials: Record<string, string>,
-  config: Record<string, unknown>,
-  policy: NetworkPolicy,
-) => Promise<TestConnectionResult>;
+/**
+ * Runs a provider's credential check on a stored connection. It gets the connection and
+ * the deployment's network policy together, and builds its adapter from them, so the
+ * test route passes the same config rules and network guard as every other route.
+ */
+export type ConnectionTester = (connection: {
+  credentials: Record<string, string>;
+  config: Record<string, unknown>;
+  network: NetworkPolicy;
+}) => Promise<TestConnectionResult>;
 
 /** Tests one of the caller's own connections and records the result on it. */
 async function handleConnectionTest(req: Request, provider: ProviderName, tester: ConnectionTester): Promise<Response> {
@@ -86,9 +91,15 @@ async function handleConnectionTest(req: Request, provider: ProviderName, tester
   if (!found) throw new ApiError("not_found", "connection not found");
   let result: TestConnectionResult;
   try {
-    result = await tester(found.credentials, found.config, networkPolicy());
+    result = await tester({ credentials: found.credentials, config: found.config, network: networkPolicy() });
   } catch (error) {
     result = { ok: false, message: error instanceof Error ? error.message : "connection test failed" };
+    // A stored config or destination the rules refuse is the caller's 4xx (recorded on the
+    // connection too, so the dashboard shows why); provider trouble is a failed test.
+    if (error instanceof ApiError) {
+      await asService()`select private.record_connection_test(${connectionId}::uuid, false, ${result.message})`;
+      throw error;
+    }
   }
   await asService()`select private.record_connection_test(${connectionId}::uuid, ${result.ok}, ${result.message})`;
   return json({ connection_id: connectionId, ...result });
@@ -101,8 +112,15 @@ export interface ProviderFunctionSpec {
   /** Sub-path → capability key, e.g. {"sms/send": "clicksend_send_sms"}. */
   routes: Record<string, string>;
   testConnection: ConnectionTester;
-  /** Webhook receivers by kind: POST /<name>/webhooks/<token>/<kind>. */
-  webhooks?: Record<string, (req: Request, token: string) => Promise<Response>>;
+  /** Webhook receivers by kind: /<name>/webhooks/<token>/<kind>. */
+  webhooks?: Record<string, WebhookReceiver>;
+}
+
+export interface WebhookReceiver {
+  /** The HTTP methods the provider sends with; any other gets 405. */
+  methods: readonly string[];
+  /** Validates every event before it reaches SQL (see webhooks.ts). */
+  receive: (req: Request, token: string) => Promise<Response>;
 }
 
 export function providerFunction(spec: ProviderFunctionSpec): (req: Request) => Promise<Response> {
@@ -110,15 +128,17 @@ export function providerFunction(spec: ProviderFunctionSpec): (req: Request) => 
     const path = subPath(req, spec.name);
     const webhook = /^webhooks\/([A-Za-z0-9]{16,128})\/([a-z-]+)$/.exec(path);
     if (webhook) {
-      const receive = spec.webhooks?.[webhook[2]];
-      if (!receive) throw new ApiError("not_found", `no ${webhook[2]} webhook`);
-      return await receive(req, webhook[1]);
+      // Own properties only: "constructor" is a valid-looking kind too.
+      const receiver = spec.webhooks && Object.hasOwn(spec.webhooks, webhook[2]) ? spec.webhooks[webhook[2]] : undefined;
+      if (!receiver) throw new ApiError("not_found", `no ${webhook[2]} webhook`);
+      if (!receiver.methods.includes(req.method)) throw methodNotAllowed(req.method, receiver.methods);
+      return await receiver.receive(req, webhook[1]);
     }
     if (path === "test") {
-      if (req.method !== "POST") throw new ApiError("invalid_request", "use POST", undefined, 405);
+      if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
       return await handleConnectionTest(req, spec.provider, spec.testConnection);
     }
-    const capability = spec.routes[path];
+    const capability = Object.hasOwn(spec.routes, path) ? spec.routes[path] : undefined;
     if (!capability) {
       throw new ApiError("not_found", `unknown route "/${spec.name}/${path}"`, { routes: [...Object.keys(spec.routes), "test"] });
     }

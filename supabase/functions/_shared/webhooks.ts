@@ -1,9 +1,19 @@
 /**
  * Webhook receivers: authenticate (URL token; SendGrid's signature too), parse with
- * the provider adapter, store as message events linked to operations.
+ * the provider adapter, validate every event, store as message events linked to
+ * operations.
+ *
+ * Webhook input is untrusted (a ClickSend URL carries no signature), so every
+ * normalised event is validated before it reaches SQL: no NUL or unpaired surrogate
+ * anywhere, raw payload included (PostgreSQL can store neither), nesting bounded,
+ * identifiers of bounded length (provider_event_id sits in a btree index, whose rows
+ * are limited to about 2.7 kB), timestamps between 1970 and 9999. A batch with one bad
+ * event is refused whole with 400 naming it: no provider sends such events, and a
+ * cleaned-up copy would record something the provider never said.
  */
+import { z } from "zod";
 import { ApiError } from "./errors.ts";
-import { json, readBody } from "./http.ts";
+import { assertStorableJson, json, readBody, zodIssues } from "./http.ts";
 import { parseClickSendWebhook } from "./providers/clicksend.ts";
 import { normalizePhoneNumber } from "./providers/phone.ts";
 import {
@@ -12,13 +22,57 @@ import {
   parseSendGridEvents,
   verifyEventWebhookSignature,
 } from "./providers/sendgrid.ts";
-import { recordEvents, webhookConnection } from "./provider-function.ts";
+import { recordEvents, type WebhookReceiver, webhookConnection } from "./provider-function.ts";
+import type { ProviderName } from "./tools/types.ts";
 
 /** Webhook bodies are small; anything bigger is not a provider's. */
 const MAX_WEBHOOK_BYTES = 1024 * 1024;
 
-function e164OrRaw(value: string | undefined): string | undefined {
-  if (!value) return undefined;
+/** Longest provider id kept (ClickSend's are UUIDs, SendGrid's a few dozen characters). */
+const MAX_ID_LENGTH = 255;
+/**
+ * 9999-12-31T23:59:59Z. Later instants have no plain ISO 8601 form (toISOString() writes
+ * "+010000-…", or throws past the year 275760), and no provider event is from then.
+ */
+const MAX_UNIX_SECONDS = 253_402_300_799;
+
+const providerId = z.string().min(1).max(MAX_ID_LENGTH);
+
+/** One event as private.record_message_events takes it. */
+const webhookEvent = z.strictObject({
+  event_type: z.enum(["delivery_receipt", "inbound_message", "email_event"]),
+  // ClickSend's is "receipt:<message id>:<status>", so it may run past one id.
+  provider_event_id: z.string().min(1).max(2 * MAX_ID_LENGTH),
+  provider_message_id: providerId.nullable(),
+  original_message_id: providerId.nullable(),
+  // Only a UUID can be one of our operation ids; any other custom string (another
+  // system's, on the same account) is not a link, and stays in the payload.
+  operation_id: z.string().nullable().transform((value) => value !== null && z.guid().safeParse(value).success ? value : null),
+  status: z.string().min(1).max(64).nullable(),
+  // An e-mail address (at most 254 characters) or a phone number / sender id.
+  recipient: z.string().min(1).max(320).nullable(),
+  occurred_at: z.number().min(0).max(MAX_UNIX_SECONDS).nullable()
+    .transform((seconds) => seconds === null ? null : new Date(seconds * 1000).toISOString()),
+  payload: z.record(z.string(), z.unknown()),
+});
+
+export type WebhookEventInput = z.input<typeof webhookEvent>;
+export type WebhookEvent = z.output<typeof webhookEvent>;
+
+/** Checks normalised events against the rules above: the events as stored, or 400 naming the bad fields. */
+export function validateWebhookEvents(events: WebhookEventInput[]): WebhookEvent[] {
+  assertStorableJson(events, "webhook");
+  const parsed = z.array(webhookEvent).safeParse(events);
+  if (!parsed.success) throw new ApiError("invalid_request", "invalid webhook event", { issues: zodIssues(parsed.error) });
+  return parsed.data;
+}
+
+async function storeEvents(token: string, provider: ProviderName, events: WebhookEventInput[]) {
+  return { received: events.length, ...(await recordEvents(token, provider, validateWebhookEvents(events))) };
+}
+
+function e164OrRaw(value: string | undefined): string | null {
+  if (!value) return null;
   try {
     return normalizePhoneNumber(value);
   } catch {
@@ -26,15 +80,28 @@ function e164OrRaw(value: string | undefined): string | undefined {
   }
 }
 
-const unixToIso = (seconds: number | undefined) =>
-  seconds === undefined || !Number.isFinite(seconds) ? null : new Date(seconds * 1000).toISOString();
+/**
+ * The ClickSend adapter reads fields with String(), which recurses into nested values:
+ * a JSON body is checked (NUL, depth) before it runs. Form and query-string encodings
+ * are not JSON, and their flat values are checked with the events.
+ */
+function refuseHostileJson(raw: string): void {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    return;
+  }
+  assertStorableJson(parsed, "webhook");
+}
 
-/** ClickSend delivery receipts and inbound SMS (form, JSON or query string). */
-export function clicksendWebhook(kind: "receipts" | "inbound") {
-  return async (req: Request, token: string): Promise<Response> => {
+/** ClickSend delivery receipts and inbound SMS: automation rules send GET ("get") or POST ("post", "json"). */
+export function clicksendWebhook(kind: "receipts" | "inbound"): WebhookReceiver {
+  const receive = async (req: Request, token: string): Promise<Response> => {
     const raw = new TextDecoder().decode(await readBody(req, MAX_WEBHOOK_BYTES));
+    refuseHostileJson(raw);
     const parsed = parseClickSendWebhook(req.headers.get("content-type"), raw, new URL(req.url).searchParams);
-    const events = parsed.map((event) => {
+    const events = parsed.map((event): WebhookEventInput => {
       const inbound = event.kind === "inbound";
       if (inbound !== (kind === "inbound")) {
         throw new ApiError("invalid_request", `expected ${kind === "inbound" ? "inbound messages" : "delivery receipts"}`);
@@ -48,38 +115,43 @@ export function clicksendWebhook(kind: "receipts" | "inbound") {
         operation_id: event.custom_string ?? null,
         status: inbound ? "received" : event.status_code ?? null,
         recipient: inbound ? e164OrRaw(event.from) : e164OrRaw(event.to),
-        occurred_at: unixToIso(event.timestamp),
+        occurred_at: event.timestamp ?? null,
         payload: event.raw,
       };
     });
-    return json({ received: events.length, ...(await recordEvents(token, "clicksend_sms", events)) });
+    return json(await storeEvents(token, "clicksend_sms", events));
   };
+  return { methods: ["GET", "POST"], receive };
 }
 
-/** SendGrid's signed Event Webhook. */
-export async function sendgridEventWebhook(req: Request, token: string): Promise<Response> {
-  const connection = await webhookConnection(token, "sendgrid");
-  const publicKey = connection.config.webhook_public_key;
-  if (typeof publicKey !== "string" || !publicKey) {
-    throw new ApiError("permission_denied", "this connection has no webhook_public_key configured; set it to verify events");
-  }
-  const rawBody = await readBody(req, MAX_WEBHOOK_BYTES * 8);
-  const valid = await verifyEventWebhookSignature({
-    publicKey,
-    signature: req.headers.get(EVENT_WEBHOOK_SIGNATURE_HEADER),
-    timestamp: req.headers.get(EVENT_WEBHOOK_TIMESTAMP_HEADER),
-    rawBody,
-  });
-  if (!valid) throw new ApiError("unauthorized", "invalid or stale event webhook signature");
-  const events = parseSendGridEvents(rawBody).map((event) => ({
-    event_type: "email_event",
-    provider_event_id: event.sg_event_id,
-    provider_message_id: event.message_id,
-    operation_id: event.operation_id,
-    status: event.event,
-    recipient: event.email?.toLowerCase(),
-    occurred_at: unixToIso(event.timestamp),
-    payload: event.raw,
-  }));
-  return json({ received: events.length, ...(await recordEvents(token, "sendgrid", events)) });
-}
+/** SendGrid's signed Event Webhook: POST only. */
+export const sendgridEventWebhook: WebhookReceiver = {
+  methods: ["POST"],
+  async receive(req, token) {
+    const connection = await webhookConnection(token, "sendgrid");
+    const publicKey = connection.config.webhook_public_key;
+    if (typeof publicKey !== "string" || !publicKey) {
+      throw new ApiError("permission_denied", "this connection has no webhook_public_key configured; set it to verify events");
+    }
+    const rawBody = await readBody(req, MAX_WEBHOOK_BYTES * 8);
+    const valid = await verifyEventWebhookSignature({
+      publicKey,
+      signature: req.headers.get(EVENT_WEBHOOK_SIGNATURE_HEADER),
+      timestamp: req.headers.get(EVENT_WEBHOOK_TIMESTAMP_HEADER),
+      rawBody,
+    });
+    if (!valid) throw new ApiError("unauthorized", "invalid or stale event webhook signature");
+    const events = parseSendGridEvents(rawBody).map((event): WebhookEventInput => ({
+      event_type: "email_event",
+      provider_event_id: event.sg_event_id,
+      provider_message_id: event.message_id || null,
+      original_message_id: null,
+      operation_id: event.operation_id,
+      status: event.event,
+      recipient: event.email ? event.email.toLowerCase() : null,
+      occurred_at: event.timestamp,
+      payload: event.raw,
+    }));
+    return json(await storeEvents(token, "sendgrid", events));
+  },
+};

@@ -4,7 +4,7 @@
 // Authentication: agent key; or user JWT + agent_id; or service key + user_id + agent_id.
 import { authenticate } from "../_shared/auth.ts";
 import { ApiError } from "../_shared/errors.ts";
-import { corsHeaders, json, readJsonObject, serveJson } from "../_shared/http.ts";
+import { assertStorableJson, corsHeaders, json, methodNotAllowed, readJsonObject, serveJson } from "../_shared/http.ts";
 import { idempotencyKey, optionalConnectionId } from "../_shared/provider-function.ts";
 import { listToolsJson, parseToolName, toolFormat } from "../_shared/tool-listing.ts";
 import { dropNulls } from "../_shared/tool-schemas.ts";
@@ -14,6 +14,7 @@ import { toolFor } from "../_shared/tools/index.ts";
 Deno.serve(serveJson(async (req) => {
   if (req.method === "GET") {
     const query = Object.fromEntries(new URL(req.url).searchParams);
+    assertStorableJson(query, "query");
     const caller = await authenticate(req, query, { requireAgent: true });
     const format = toolFormat(query.format);
     // The list is spliced in as the database built it: parsing and re-encoding it would
@@ -23,7 +24,7 @@ Deno.serve(serveJson(async (req) => {
       headers: { ...corsHeaders, "Content-Type": "application/json" },
     });
   }
-  if (req.method !== "POST") throw new ApiError("invalid_request", "use GET to list tools or POST to call one", undefined, 405);
+  if (req.method !== "POST") throw methodNotAllowed(req.method, ["GET", "POST"]);
 
   const body = await readJsonObject(req);
   const caller = await authenticate(req, body, { requireAgent: true });

@@ -106,7 +106,7 @@ export async function generateData(sql: Sql, spec: DataSpec, log: (line: string)
       join bench_a a on a.user_id = c.user_id and a.slot = (c.rank_in_user + 1) / 2
       where c.rank_in_user <= 4;
       insert into public.agent_keys (user_id, agent_id, name, key_prefix, key_hash, created_at, last_used_at)
-      select user_id, id, 'key', 'sb_agent_' || left(md5(id::text), 7),
+      select user_id, id, 'key', 'swb_agent_' || left(md5(id::text), 6),
              encode(sha256(convert_to(id::text || 'filler', 'utf8')), 'hex'),
              now() - interval '30 days', now() - interval '1 day'
       from bench_a;`);

@@ -51,7 +51,7 @@ create temporary table calls (
 -- name, expected error code, expected details.reason, the agent the log row must name, the result
 insert into calls (name, expect_code, expect_reason, expect_agent, result) values
 ('unknown key', 'unauthorized', null, null,
-    private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256('sb_agent_not-a-real-key'::bytea), 'hex'),
+    private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256('swb_agent_not-a-real-key'::bytea), 'hex'),
                             p_recipients => '{+61411111111}', p_auth_mode => 'agent_key')),
 ('no identity', 'unauthorized', null, null,
     private.begin_tool_call('clicksend_send_sms', p_recipients => '{+61411111111}')),

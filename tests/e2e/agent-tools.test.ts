@@ -533,7 +533,7 @@ describe("calling a tool by name", () => {
   });
 
   it("an unknown key or a missing bearer is a 401", async () => {
-    const unknown = await listTools(`sb_agent_${"x".repeat(43)}`, "openai");
+    const unknown = await listTools(`swb_agent_${"x".repeat(43)}`, "openai");
     expect(unknown.status).toBe(401);
     expect(unknown.body.error.code).toBe("unauthorized");
     const res = await fetch(`${status().FUNCTIONS_URL}/agent-tools?format=openai`);

@@ -84,7 +84,7 @@ export async function agentWithKey(user: TestUser, grants: GrantSpec[], name = "
     }));
   }
   const key = await rpc(user, "issue_agent_key", { p_agent_id: agent.id, p_name: "e2e" });
-  expect(key.key).toMatch(/^sb_agent_/);
+  expect(key.key).toMatch(/^swb_agent_/);
   return { agent, permissions, key: key.key as string, keyId: key.id as string };
 }
 

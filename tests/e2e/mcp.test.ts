@@ -5,6 +5,7 @@
  * refused at the HTTP layer (401), like every other function.
  */
 import { randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
@@ -13,11 +14,11 @@ import { adminSql, closeAdminSql, status, type TestUser } from "./helpers.ts";
 
 const clients: Client[] = [];
 
-/** Connects the SDK client with a bearer token (agent key, or user JWT with ?agent_id=). */
-async function connect(token: string, query: Record<string, string> = {}): Promise<Client> {
+/** Connects the SDK client with a bearer token (agent key, or user JWT with ?agent_id=), and any extra headers. */
+async function connect(token: string, query: Record<string, string> = {}, headers: Record<string, string> = {}): Promise<Client> {
   const url = new URL(`${status().FUNCTIONS_URL}/mcp`);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}` } } });
+  const transport = new StreamableHTTPClientTransport(url, { requestInit: { headers: { Authorization: `Bearer ${token}`, ...headers } } });
   const client = new Client({ name: "switchboard-e2e", version: "1.0.0" });
   await client.connect(transport);
   clients.push(client);
@@ -222,7 +223,7 @@ describe("MCP over Streamable HTTP", () => {
   });
 
   it("an unknown agent key is refused with 401", async () => {
-    expect(await outcome(connect(`sb_agent_${"z".repeat(43)}`))).toEqual({ code: 401 });
+    expect(await outcome(connect(`swb_agent_${"z".repeat(43)}`))).toEqual({ code: 401 });
   });
 
   it("a missing or invalid bearer is refused with 401", async () => {
@@ -233,5 +234,83 @@ describe("MCP over Streamable HTTP", () => {
     });
     expect(res.status).toBe(401);
     expect(await outcome(connect("not-a-token"))).toEqual({ code: 401 });
+  });
+});
+
+describe("MCP transport: methods and DNS-rebinding protection", () => {
+  let key: string;
+  const mcpUrl = () => `${status().FUNCTIONS_URL}/mcp`;
+  const initialize = JSON.stringify({
+    jsonrpc: "2.0", id: 1, method: "initialize",
+    params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "transport-e2e", version: "1" } },
+  });
+  /** A raw POST initialize; a hang fails the test instead of stalling it. */
+  const post = (headers: Record<string, string> = {}) => fetch(mcpUrl(), {
+    method: "POST",
+    headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream", ...headers },
+    body: initialize,
+    signal: AbortSignal.timeout(5_000),
+  });
+
+  beforeAll(async () => {
+    const c = await connectedUser();
+    ({ key } = await agentWithKey(c.user, [{ connectionId: c.clicksend.id, scopes: ["sms"] }], "transport agent"));
+  });
+
+  it("GET (and DELETE) answer 405 with Allow: POST at once, in the error envelope, instead of opening a stream", async () => {
+    for (const method of ["GET", "DELETE"]) {
+      const started = Date.now();
+      const res = await fetch(mcpUrl(), {
+        method,
+        headers: { Authorization: `Bearer ${key}`, Accept: "text/event-stream" },
+        signal: AbortSignal.timeout(5_000),
+      });
+      const body = await res.text(); // a stream that never ends would time out here
+      expect(res.status, `${method}: ${body}`).toBe(405);
+      expect(res.headers.get("allow")).toBe("POST");
+      expect(JSON.parse(body)).toMatchObject({ error: { code: "invalid_request", details: null } });
+      expect(Date.now() - started).toBeLessThan(5_000);
+    }
+  });
+
+  it("a request from a foreign Origin is refused with 403, before anything else", async () => {
+    for (const origin of ["http://evil.example", "null", `http://evil.example:${new URL(status().API_URL).port}`]) {
+      const res = await post({ Origin: origin });
+      expect(res.status, origin).toBe(403);
+      expect(((await res.json()) as any).error).toMatchObject({ code: "permission_denied", details: { origin } });
+    }
+    // Even without a key, and even for GET: the origin is judged first.
+    const anonymous = await fetch(mcpUrl(), { headers: { Origin: "http://evil.example" }, signal: AbortSignal.timeout(5_000) });
+    expect(anonymous.status).toBe(403);
+    expect(await outcome(connect(key, {}, { Origin: "http://evil.example" }))).toEqual({ code: 403 });
+  });
+
+  it("a rebound DNS name (foreign Host on the loopback stack) is refused with 403", async () => {
+    const url = new URL(mcpUrl());
+    const res = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest({
+        host: url.hostname, port: url.port, path: url.pathname, method: "POST", timeout: 5_000,
+        headers: {
+          Host: `rebound.evil.example:${url.port}`, Authorization: `Bearer ${key}`,
+          "Content-Type": "application/json", Accept: "application/json, text/event-stream",
+        },
+      }, (response) => {
+        let body = "";
+        response.setEncoding("utf8").on("data", (chunk) => (body += chunk)).on("end", () => resolve({ status: response.statusCode!, body }));
+      });
+      req.on("timeout", () => req.destroy(new Error("timed out"))).on("error", reject);
+      req.end(initialize);
+    });
+    expect(res.status, res.body).toBe(403);
+    expect(JSON.parse(res.body).error.code).toBe("permission_denied");
+  });
+
+  it("without Origin (agents outside a browser) and from the project's own origin, it works", async () => {
+    const plain = await post();
+    expect(plain.status, await plain.clone().text()).toBe(200);
+    const own = await post({ Origin: new URL(status().API_URL).origin });
+    expect(own.status, await own.clone().text()).toBe(200);
+    const client = await connect(key, {}, { Origin: new URL(status().API_URL).origin });
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["clicksend_send_sms"]);
   });
 });

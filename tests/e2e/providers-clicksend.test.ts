@@ -447,7 +447,7 @@ describe("what an attacker gets", () => {
 
   it("a forged agent key or a garbage token: 401 and nothing sent", async () => {
     const sendsBefore = await sendRequests();
-    const forged = `sb_agent_${randomBytes(32).toString("base64url")}`;
+    const forged = `swb_agent_${randomBytes(32).toString("base64url")}`;
     for (const token of [forged, "not-a-token", `${agent.key.slice(0, -2)}xx`]) {
       const res = await callFunction("clicksend/sms/send", token, { body: { to: ["+61412345634"], body: uniqueBody() } });
       expect(res.status, token).toBe(401);

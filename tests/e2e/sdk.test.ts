@@ -51,7 +51,7 @@ afterAll(closeAdminSql);
 describe("SwitchboardAgent on Node 20", () => {
   it("constructs with an agent key when given a WebSocket transport (realtime option), without a global WebSocket", () => {
     expect((globalThis as { WebSocket?: unknown }).WebSocket, "precondition: no global WebSocket (Node 20)").toBeUndefined();
-    const options = { supabaseUrl: status().API_URL, anonKey: status().ANON_KEY, agentKey: "sb_agent_x", realtime: { transport: WebSocket } };
+    const options = { supabaseUrl: status().API_URL, anonKey: status().ANON_KEY, agentKey: "swb_agent_x", realtime: { transport: WebSocket } };
     // supabase-js refuses to construct on Node < 22 without a transport; the SDK must let one through.
     expect(() => new SwitchboardAgent(options as AgentOptions)).not.toThrow();
   });
@@ -123,7 +123,7 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     await sb.grant({ agentId, connectionId: sendgrid.id, scopes: ["email"], expiresAt: new Date(Date.now() + 86_400_000) });
 
     const issued = await sb.issueAgentKey(agentId, { name: "sdk" });
-    expect(issued.key).toMatch(/^sb_agent_[A-Za-z0-9_-]{43}$/);
+    expect(issued.key).toMatch(/^swb_agent_[A-Za-z0-9_-]{43}$/);
     expect(issued.key.startsWith(issued.key_prefix)).toBe(true);
     agentKey = issued.key;
     agentKeyId = issued.id;

@@ -7,8 +7,12 @@
  * functions as SUPABASE_JWKS, so functions verify tokens exactly as they would
  * against a hosted project. There is no GoTrue here: `createLocalUser` is the
  * stand-in for sign-up (a row in auth.users plus a signed access token).
+ *
+ * The same state dir also yields the new-format API keys (`sb_publishable_…`,
+ * `sb_secret_…`, see `createOpaqueApiKeys`), which the gateway in the functions host
+ * translates into the anon and service_role JWTs, as Supabase's gateway does.
  */
-import { randomUUID } from "node:crypto";
+import { createHmac, randomUUID } from "node:crypto";
 import { link, mkdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import {
@@ -144,6 +148,23 @@ async function sign(claims: SupabaseClaims, issuer: JwtIssuer, ttlSeconds: numbe
 /** The legacy-style API keys (SUPABASE_ANON_KEY / SUPABASE_SERVICE_ROLE_KEY): a role claim, long expiry. */
 export async function createApiKey(role: ApiRole, opts: { issuer?: JwtIssuer } = {}): Promise<string> {
   return sign({ role }, opts.issuer ?? (await getDefaultIssuer()), TEN_YEARS);
+}
+
+/** The new-format API keys: opaque strings, not JWTs. */
+export interface OpaqueApiKeys {
+  publishable: string;
+  secret: string;
+}
+
+/**
+ * The `sb_publishable_…` and `sb_secret_…` keys of `stateDir`. They are derived from the
+ * signing key (HMAC, one way) so they stay the same across restarts, like the CLI's
+ * fixed local keys, without another file to keep.
+ */
+export async function createOpaqueApiKeys(opts: { stateDir: string }): Promise<OpaqueApiKeys> {
+  const { d } = await loadOrCreatePrivateJwk(opts.stateDir);
+  const derive = (kind: string) => createHmac("sha256", d!).update(`switchboard-devstack ${kind} key`).digest("base64url").slice(0, 32);
+  return { publishable: `sb_publishable_${derive("publishable")}`, secret: `sb_secret_${derive("secret")}` };
 }
 
 export interface UserTokenOptions {

@@ -14,7 +14,7 @@ import { resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { startClickSendFake } from "./fakes/clicksend.ts";
 import { startSendGridFake } from "./fakes/sendgrid.ts";
 import { startSmtpFake } from "./fakes/smtp.ts";
-import { configureJwt, createApiKey, createJwtIssuer, type JwtIssuer } from "./jwt.ts";
+import { configureJwt, createApiKey, createJwtIssuer, createOpaqueApiKeys, type JwtIssuer } from "./jwt.ts";
 import { startPlatform } from "./platform.ts";
 
 /** The flat object printed by `npm run status` (in the style of `supabase status -o json`). */
@@ -23,8 +23,12 @@ export interface StackStatus {
   FUNCTIONS_URL: string;
   REST_URL: string;
   DB_URL: string;
+  /** Legacy JWT API keys (role anon / service_role). */
   ANON_KEY: string;
   SERVICE_ROLE_KEY: string;
+  /** New-format API keys, sent as `apikey`; the gateway maps them to the JWTs above. */
+  PUBLISHABLE_KEY: string;
+  SECRET_KEY: string;
   JWKS_URL: string;
   CLICKSEND_FAKE_URL: string;
   SENDGRID_FAKE_URL: string;
@@ -158,9 +162,10 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
     const apiUrl = `http://${host}:${apiPort}`;
     configureJwt({ stateDir: config.stateDir, apiUrl });
     const issuer = await createJwtIssuer({ stateDir: config.stateDir, apiUrl });
-    const [anonKey, serviceRoleKey] = await Promise.all([
+    const [anonKey, serviceRoleKey, apiKeys] = await Promise.all([
       createApiKey("anon", { issuer }),
       createApiKey("service_role", { issuer }),
+      createOpaqueApiKeys({ stateDir: config.stateDir }),
     ]);
 
     const fakes = await Promise.allSettled([
@@ -198,8 +203,13 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       SUPABASE_DB_URL: dbUrl,
       SUPABASE_ANON_KEY: anonKey,
       SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      // As the platform passes them: JSON objects of name → key.
+      SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: apiKeys.publishable }),
+      SUPABASE_SECRET_KEYS: JSON.stringify({ default: apiKeys.secret }),
       SUPABASE_JWKS: JSON.stringify(issuer.jwks),
       SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
+      // The fakes are the local stack's providers: connections point their base_url at them.
+      SWITCHBOARD_ALLOW_CUSTOM_PROVIDER_HOSTS: "true",
       SWITCHBOARD_FUNCTIONS_URL: functionsUrl,
       ...opts.functionsEnv,
     };
@@ -238,6 +248,8 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       DB_URL: dbUrl,
       ANON_KEY: anonKey,
       SERVICE_ROLE_KEY: serviceRoleKey,
+      PUBLISHABLE_KEY: apiKeys.publishable,
+      SECRET_KEY: apiKeys.secret,
       JWKS_URL: `${apiUrl}/auth/v1/.well-known/jwks.json`,
       CLICKSEND_FAKE_URL: clicksend.url,
       SENDGRID_FAKE_URL: sendgrid.url,

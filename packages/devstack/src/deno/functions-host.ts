@@ -13,12 +13,19 @@
  * rewritten the way the hosted runtime presents it (`/<name>/…`), and proxies
  * everything else (auth, rest) to the Node platform server.
  *
+ * On `/auth/v1`, `/rest/v1` and `/functions/v1` it rewrites `Authorization` exactly as
+ * the Supabase CLI's API gateway (Kong) does, so a token the real gateway would
+ * replace (anything sent as `Bearer sb_…`) does not reach a function locally either.
+ *
  * Differences from hosted Supabase, on purpose: all functions share one isolate
  * (hosted: one worker each), modules load once at start (restart to pick up edits),
  * and no CPU/memory/wall-clock limits are enforced.
  *
  * Env: SWITCHBOARD_HOST, SWITCHBOARD_API_PORT, SWITCHBOARD_PLATFORM_URL,
- * SWITCHBOARD_FUNCTIONS_DIR (":"-separated folders), plus what the functions read.
+ * SWITCHBOARD_FUNCTIONS_DIR (":"-separated folders), plus what the functions read;
+ * the gateway's API keys are the functions' own SUPABASE_PUBLISHABLE_KEYS /
+ * SUPABASE_SECRET_KEYS and the JWTs it substitutes SUPABASE_ANON_KEY /
+ * SUPABASE_SERVICE_ROLE_KEY.
  */
 
 type Handler = (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>;
@@ -135,6 +142,49 @@ async function loadAll(): Promise<void> {
   }
 }
 
+// ---- gateway: the Authorization rule of Supabase's API gateway ---------------------------
+
+/** The values of a platform key variable: a JSON object of name → key. */
+function apiKeys(name: string): string[] {
+  try {
+    const parsed = JSON.parse(Deno.env.get(name) || "{}");
+    return Object.values(parsed).filter((key): key is string => typeof key === "string" && key !== "");
+  } catch {
+    throw new Error(`${name} must be a JSON object of name → key`);
+  }
+}
+
+const publishableKeys = apiKeys("SUPABASE_PUBLISHABLE_KEYS");
+const secretKeys = apiKeys("SUPABASE_SECRET_KEYS");
+const anonJwt = Deno.env.get("SUPABASE_ANON_KEY");
+const serviceRoleJwt = Deno.env.get("SUPABASE_SERVICE_ROLE_KEY");
+/** The paths the CLI's Kong applies the rule to (of those the devstack serves). */
+const GATEWAY_PATHS = /^\/(auth|rest|functions)\/v1(\/|$)/;
+
+/**
+ * The Authorization the CLI's Kong forwards upstream (supabase/cli, `BearerToken` in
+ * internal/start): the incoming header when present and not `Bearer sb_…` (compared
+ * case-sensitively, as Kong does); else the service_role JWT for a secret `apikey`, the
+ * anon JWT for a publishable one; else the raw `apikey` value (a legacy JWT key), and
+ * nothing at all without one.
+ */
+function gatewayAuthorization(headers: Headers): string | null {
+  const authorization = headers.get("authorization");
+  if (authorization !== null && !authorization.startsWith("Bearer sb_")) return authorization;
+  const apikey = headers.get("apikey");
+  if (apikey !== null && serviceRoleJwt && secretKeys.includes(apikey)) return `Bearer ${serviceRoleJwt}`;
+  if (apikey !== null && anonJwt && publishableKeys.includes(apikey)) return `Bearer ${anonJwt}`;
+  return apikey;
+}
+
+/** Rewrites forwarded request headers as the gateway does for `path`. */
+function applyGateway(headers: Headers, path: string): void {
+  if (!GATEWAY_PATHS.test(path)) return;
+  const authorization = gatewayAuthorization(headers);
+  if (authorization === null) headers.delete("authorization");
+  else headers.set("authorization", authorization);
+}
+
 // ---- routing -------------------------------------------------------------------------
 
 async function invoke(fn: LoadedFunction, request: Request, info: Deno.ServeHandlerInfo): Promise<Response> {
@@ -167,7 +217,9 @@ async function routeFunction(request: Request, url: URL, info: Deno.ServeHandler
   if (fn.loadError || !fn.handler) return envelope(500, "internal_error", `Function "${name}" could not be loaded: ${fn.loadError}`);
   // Hosted Supabase hands the function a URL whose path starts with its name.
   const target = new URL(`${url.protocol}//${url.host}/${match[1]}${match[2] ?? ""}${url.search}`);
-  return invoke(fn, new Request(target, request), info);
+  const forwarded = new Request(target, request);
+  applyGateway(forwarded.headers, url.pathname);
+  return invoke(fn, forwarded, info);
 }
 
 const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"];
@@ -175,6 +227,7 @@ const HOP_BY_HOP = ["connection", "keep-alive", "transfer-encoding", "upgrade", 
 /** Streams a request to the Node platform server and its response back, headers intact. */
 async function proxy(request: Request, url: URL): Promise<Response> {
   const headers = new Headers(request.headers);
+  applyGateway(headers, url.pathname);
   for (const name of [...HOP_BY_HOP, "host"]) headers.delete(name);
   headers.set("x-forwarded-host", url.host);
   headers.set("x-forwarded-proto", url.protocol.replace(":", ""));

@@ -269,9 +269,12 @@ describe("the functions host is killed", () => {
     }, 75_000, "pg_cron to reconcile the lost call");
     expect(closed).toMatchObject({ quota_reserved: 1, quota_used: 1 });
     expect(closed.error_details).toMatchObject({ reason: "no_outcome_recorded_before_deadline" });
-    const [job] = await admin`select count(*)::int as runs from cron.job_run_details d join cron.job j using (jobid)
-                              where j.jobname = 'switchboard-reconcile' and d.status = 'succeeded'`;
-    expect(job.runs).toBeGreaterThan(0);
+    // pg_cron marks its run succeeded just after the command's commit: give it a moment.
+    await until(async () => {
+      const [job] = await admin`select count(*)::int as runs from cron.job_run_details d join cron.job j using (jobid)
+                                where j.jobname = 'switchboard-reconcile' and d.status = 'succeeded'`;
+      return job.runs > 0;
+    }, 10_000, "pg_cron to record a succeeded run of switchboard-reconcile");
 
     const second = await boot("b", false);
     try {

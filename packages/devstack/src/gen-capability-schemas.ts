@@ -1,16 +1,30 @@
 /**
- * Generates supabase/migrations/…_capability_input_schemas.sql from the tools' zod
- * schemas, so the tool definitions in the database are never written by hand.
- *   npm run gen:schemas          rewrite the migration
- *   npm run gen:schemas -- --check   exit 1 if the migration is out of date (CI)
+ * Generates the capability input schemas migration from the tools' zod schemas, so the
+ * tool definitions in the database are never written by hand.
+ *   npm run gen:schemas              bring the schemas migration up to date
+ *   npm run gen:schemas -- --check   exit 1 if the newest one is out of date (CI)
+ *
+ * Released migrations are append-only: when the newest schemas migration is committed
+ * and the schemas changed, a new `<timestamp>_capability_input_schemas.sql` is written
+ * (each one sets every capability's schemas, so the newest alone is the truth); an
+ * uncommitted one is rewritten in place.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { allTools } from "../../../supabase/functions/_shared/tools/index.ts";
 import { inputSchema, strictSchema } from "../../../supabase/functions/_shared/tool-schemas.ts";
 import { REPO_ROOT } from "./db.ts";
 
-export const SCHEMAS_MIGRATION = join(REPO_ROOT, "supabase/migrations/20261121001200_capability_input_schemas.sql");
+const MIGRATIONS_DIR = join(REPO_ROOT, "supabase/migrations");
+const SUFFIX = "_capability_input_schemas.sql";
+
+/** The newest capability schemas migration (file names sort by their timestamp). */
+export function newestSchemasMigration(): string {
+  const names = readdirSync(MIGRATIONS_DIR).filter((name) => name.endsWith(SUFFIX)).sort();
+  if (names.length === 0) throw new Error(`no *${SUFFIX} in ${MIGRATIONS_DIR}`);
+  return join(MIGRATIONS_DIR, names.at(-1)!);
+}
 
 function literal(value: unknown): string {
   return `'${JSON.stringify(value).replace(/'/g, "''")}'::jsonb`;
@@ -30,20 +44,35 @@ export function renderSchemasMigration(): string {
   ].join("\n");
 }
 
+function isCommitted(path: string): boolean {
+  try {
+    execFileSync("git", ["ls-files", "--error-unmatch", path], { cwd: REPO_ROOT, stdio: "ignore" });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A migration version for now, in the CLI's YYYYMMDDHHMMSS form. */
+function timestamp(): string {
+  return new Date().toISOString().replace(/\D/g, "").slice(0, 14);
+}
+
 if (process.argv[1]?.endsWith("gen-capability-schemas.ts")) {
   const rendered = renderSchemasMigration();
+  const newest = newestSchemasMigration();
+  const current = readFileSync(newest, "utf8");
   if (process.argv.includes("--check")) {
-    let current = "";
-    try {
-      current = readFileSync(SCHEMAS_MIGRATION, "utf8");
-    } catch { /* missing counts as stale */ }
     if (current !== rendered) {
-      console.error("capability schemas migration is out of date: run `npm run gen:schemas`");
+      console.error(`${newest} is out of date: run \`npm run gen:schemas\``);
       process.exit(1);
     }
     console.log("capability schemas migration is current");
+  } else if (current === rendered) {
+    console.log(`${newest} is current`);
   } else {
-    writeFileSync(SCHEMAS_MIGRATION, rendered);
-    console.log(`wrote ${SCHEMAS_MIGRATION}`);
+    const target = isCommitted(newest) ? join(MIGRATIONS_DIR, `${timestamp()}${SUFFIX}`) : newest;
+    writeFileSync(target, rendered);
+    console.log(`wrote ${target}`);
   }
 }

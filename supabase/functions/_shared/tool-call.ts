@@ -8,6 +8,7 @@ import { sha256Hex } from "./auth.ts";
 import { asService, isDatabaseUnavailable } from "./db.ts";
 import { env, isHostedSupabase } from "./env.ts";
 import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
+import { IDEMPOTENCY_KEY_ARGUMENT, parseIdempotencyKey } from "./idempotency.ts";
 import { logFailure, zodIssues } from "./http.ts";
 import { ProviderError, type ReadResult, type SendResult } from "./providers/types.ts";
 import type { NetworkPolicy, ToolDefinition } from "./tools/types.ts";
@@ -31,11 +32,15 @@ interface BeginResult {
   config?: Record<string, unknown>;
 }
 
-/** The network rules for user-controlled provider inputs in this deployment. */
+/**
+ * The network rules for destinations users control, in this deployment (README,
+ * "Security model"). Only the local stack allows private networks and custom provider hosts.
+ */
 export function networkPolicy(): NetworkPolicy {
   const configuredPorts = env("SWITCHBOARD_BLOCKED_SMTP_PORTS");
   return {
     allowPrivateNetworks: env("SWITCHBOARD_ALLOW_PRIVATE_NETWORKS") === "true",
+    allowCustomProviderHosts: env("SWITCHBOARD_ALLOW_CUSTOM_PROVIDER_HOSTS") === "true",
     blockedSmtpPorts: configuredPorts !== undefined
       ? configuredPorts.split(",").map((p) => Number(p.trim())).filter(Number.isInteger)
       : isHostedSupabase() ? [25, 587] : [],
@@ -145,6 +150,24 @@ function outcomeNotRecorded(operationId: string, outcome: Outcome): ApiError {
 }
 
 /**
+ * Takes a send tool's `idempotency_key` argument out of its arguments: it steers the
+ * call exactly like the Idempotency-Key header and is never passed to the provider.
+ * Given both ways, they must agree.
+ */
+function splitIdempotencyKey(tool: ToolDefinition, rawArgs: unknown, fromRequest: string | null) {
+  if (!tool.sendsMessages || !rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) ||
+      !Object.hasOwn(rawArgs, IDEMPOTENCY_KEY_ARGUMENT)) {
+    return { toolArgs: rawArgs, idempotencyKey: fromRequest };
+  }
+  const { [IDEMPOTENCY_KEY_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  const fromArgument = parseIdempotencyKey(value);
+  if (fromRequest && fromArgument && fromRequest !== fromArgument) {
+    throw new ApiError("invalid_request", "the Idempotency-Key header and the idempotency_key argument differ; send one");
+  }
+  return { toolArgs, idempotencyKey: fromRequest ?? fromArgument };
+}
+
+/**
  * Validates, authorizes, calls the provider and records the outcome. Returns the
  * caller-facing result or throws ApiError in the documented envelope.
  */
@@ -154,14 +177,16 @@ export async function runTool(
   rawArgs: unknown,
   target: CallTarget = {},
 ): Promise<Record<string, unknown>> {
-  const parsed = tool.schema.safeParse(rawArgs ?? {});
+  const { toolArgs, idempotencyKey } = splitIdempotencyKey(tool, rawArgs ?? {}, target.idempotencyKey ?? null);
+  const parsed = tool.schema.safeParse(toolArgs);
   if (!parsed.success) {
     throw new ApiError("invalid_request", `invalid arguments for ${tool.capability}`, { issues: zodIssues(parsed.error) });
   }
   const args = parsed.data;
   const recipients = tool.recipients(args);
   const who = callerIdentity(caller);
-  const requestHash = target.idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, rawArgs])) : null;
+  // Hashed without the key itself, so a key sent as a header or as an argument is the same request.
+  const requestHash = idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, toolArgs])) : null;
 
   const [{ result }] = await asService()<[{ result: BeginResult }]>`
     select private.begin_tool_call(
@@ -172,7 +197,7 @@ export async function runTool(
       p_connection_id => ${target.connectionId ?? null}::uuid,
       p_connection_ref => ${target.connectionRef ?? null},
       p_recipients => ${recipients}::text[],
-      p_idempotency_key => ${target.idempotencyKey ?? null},
+      p_idempotency_key => ${idempotencyKey},
       p_request_hash => ${requestHash},
       p_request_summary => ${asService().json(tool.summarize(args) as never)}::jsonb,
       p_auth_mode => ${caller.mode}

@@ -6,6 +6,7 @@
  * The generated migration stores both; a test fails if the database drifts from this.
  */
 import { z } from "zod";
+import { IDEMPOTENCY_KEY_ARGUMENT, IDEMPOTENCY_KEY_SCHEMA } from "./idempotency.ts";
 import type { ToolDefinition } from "./tools/types.ts";
 
 type Schema = Record<string, unknown>;
@@ -13,6 +14,11 @@ type Schema = Record<string, unknown>;
 export function inputSchema(tool: ToolDefinition): Schema {
   const schema = z.toJSONSchema(tool.schema, { io: "input", target: "draft-2020-12" }) as Schema;
   delete schema.$schema;
+  // Every send tool takes an optional idempotency key; runTool takes it out before the
+  // tool's own (strict) schema sees the arguments.
+  if (tool.sendsMessages) {
+    schema.properties = { ...(schema.properties as Schema), [IDEMPOTENCY_KEY_ARGUMENT]: { ...IDEMPOTENCY_KEY_SCHEMA } };
+  }
   return schema;
 }
 

@@ -139,6 +139,7 @@ function scheduleSummary(schedule?: number) {
 
 export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
   capability: "clicksend_send_sms",
+  sendsMessages: true,
   provider: "clicksend_sms",
   schema: sendSmsSchema,
   recipients: (args) => args.to,
@@ -167,6 +168,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
 
 export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
   capability: "clicksend_send_mms",
+  sendsMessages: true,
   provider: "clicksend_sms",
   schema: sendMmsSchema,
   recipients: (args) => args.to,
@@ -196,6 +198,7 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
 
 export const clicksendGetBalance: ToolDefinition<typeof getBalanceSchema> = {
   capability: "clicksend_get_balance",
+  sendsMessages: false,
   provider: "clicksend_sms",
   schema: getBalanceSchema,
   recipients: () => [],
@@ -212,6 +215,7 @@ function historyTool(
   return {
     capability,
     provider: "clicksend_sms",
+    sendsMessages: false,
     schema: historySchema,
     recipients: () => [],
     summarize: (args) => ({ ...args }),

@@ -84,6 +84,7 @@ export type SendgridSendEmailInput = z.output<typeof sendgridSendEmailSchema>;
 
 export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> = {
   capability: "sendgrid_send_email",
+  sendsMessages: true,
   provider: "sendgrid",
   schema: sendgridSendEmailSchema,
 

@@ -49,6 +49,7 @@ export type SmtpSendEmailInput = z.output<typeof smtpSendEmailSchema>;
 
 export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
   capability: "smtp_send_email",
+  sendsMessages: true,
   provider: "smtp",
   schema: smtpSendEmailSchema,
 

@@ -32,6 +32,11 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
   /** Capability key, e.g. "clicksend_send_sms". */
   capability: string;
   provider: ProviderName;
+  /**
+   * True for tools that send messages (integration_capabilities.sends_messages): their
+   * recipients are checked and counted, and they take an optional `idempotency_key` argument.
+   */
+  sendsMessages: boolean;
   /** Input schema. May normalise (e.g. phone numbers to E.164) via transforms. */
   schema: Schema;
   /**

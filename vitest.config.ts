@@ -34,6 +34,20 @@ export default defineConfig({
       },
       {
         test: {
+          // The network guard against hostile destinations, in a network namespace with
+          // only loopback: run it with tests/netns/run.sh (npm test does). Anywhere else its
+          // global setup starts nothing and the tests are skipped.
+          name: "netns",
+          sequence: { groupOrder: 2 },
+          include: ["tests/netns/**/*.test.ts"],
+          globalSetup: ["tests/netns/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           // Fault tests: a throwaway PostgreSQL cluster they stop and restart, killed
           // processes. Last, after everything else has finished.
           name: "faults",

@@ -413,6 +413,7 @@ async function benchEdgeBreakdown(ctx: Context) {
         SUPABASE_DB_URL: ctx.dbUrl,
         SUPABASE_SERVICE_ROLE_KEY: ctx.status.SERVICE_ROLE_KEY,
         SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
+        SWITCHBOARD_ALLOW_CUSTOM_PROVIDER_HOSTS: "true",
         BENCH_AGENT_KEY: ctx.fx.agents.send.key,
         BENCH_N: String(CFG.breakdownIterations),
         BENCH_RECIPIENT: RECIPIENT,

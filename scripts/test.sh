@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: everything. Static checks, database checks (advisors, lint, pgTAP),
-# then vitest (unit, db, end-to-end against the devstack). Ends with one summary line.
+# then vitest (unit, db, end-to-end against the devstack, and the network-guard suite in a
+# loopback-only network namespace). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null)}"
@@ -39,13 +40,26 @@ pg_prove -d "$TEST_DB_URL" --ext .sql -r supabase/tests | tee .scratch/pg_prove.
 [ "${PIPESTATUS[0]}" -eq 0 ] || failed_steps+=("pgTAP")
 pgtap_tests=$(grep -oE 'Tests=[0-9]+' .scratch/pg_prove.out | tail -1 | cut -d= -f2)
 
-step "vitest (unit, db, e2e)"
-npx vitest run --reporter=default --reporter=json --outputFile.json=.scratch/vitest.json
+step "vitest (unit, db, e2e, faults on a throwaway cluster)"
+npx vitest run --project unit --project db --project e2e --project faults \
+  --reporter=default --reporter=json --outputFile.json=.scratch/vitest.json
 [ $? -eq 0 ] || failed_steps+=("vitest")
 
+# The network guard against hostile destinations, from inside a network namespace with only
+# loopback (unshare --net, as root), so a bypass can never reach anything off the machine.
+step "vitest netns (network guard, loopback-only namespace)"
+rm -f .scratch/vitest-netns.json
+bash tests/netns/run.sh --reporter=default --reporter=json --outputFile.json=.scratch/vitest-netns.json
+[ $? -eq 0 ] || failed_steps+=("netns")
+
+# Each vitest report adds its passed and failed tests; a missing or empty one counts as a failure.
 read -r v_passed v_failed < <(node -e '
-  try { const r = require("./.scratch/vitest.json"); console.log(r.numPassedTests, r.numFailedTests + (r.numTotalTests ? 0 : 1)); }
-  catch { console.log("0 1"); }')
+  let passed = 0, failed = 0;
+  for (const report of ["vitest.json", "vitest-netns.json"]) {
+    try { const r = require(`./.scratch/${report}`); passed += r.numPassedTests; failed += r.numFailedTests + (r.numTotalTests ? 0 : 1); }
+    catch { failed += 1; }
+  }
+  console.log(passed, failed);')
 pg_failed=0; [[ " ${failed_steps[*]} " == *" pgTAP "* ]] && pg_failed=1
 passed=$(( ${pgtap_tests:-0} - pg_failed + v_passed ))
 failed=$(( v_failed + ${#failed_steps[@]} ))

@@ -1,7 +1,6 @@
 /**
  * ---- Test helpers (runs first; NOT rolled back) ----
- * In the style of usebasejump/supabase-test-helpers 0.0.6 (see
- * reference/supabase-platform.md §5), adapted to this project:
+ * In the style of usebasejump/supabase-test-helpers 0.0.6, adapted to this project:
  *
  *   tests.create_supabase_user(identifier, email)  insert into auth.users, returns the id
  *   tests.get_supabase_uid(identifier)             the id of a test user

@@ -1,5 +1,5 @@
 /**
- * Structure and privileges (DESIGN.md §4): RLS everywhere, explicit grants, SECURITY
+ * Structure and privileges (README, "Security model"): RLS everywhere, explicit grants, SECURITY
  * DEFINER only in `private` with an empty search_path, nothing for anon, Vault sealed.
  * Catalog checks name the offending objects in their diagnostics.
  */

@@ -1,5 +1,5 @@
 /**
- * The agent-tools function end to end (DESIGN.md §1, §5, §6): tool discovery in every
+ * The agent-tools function end to end: tool discovery in every
  * format from live grants only, calling a tool by name with each kind of credential,
  * account suffixes for two connections of one provider, limits in descriptions, and
  * the error envelope. Everything goes over HTTP to the real function; the admin

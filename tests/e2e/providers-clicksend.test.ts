@@ -647,7 +647,7 @@ describe("provider faults and idempotency", () => {
 
   it("a ClickSend 500 on a send: 503, exactly one request, kept as 'unknown' with the quota held", async () => {
     // ClickSend has no idempotency and a 5xx may come after the messages were queued
-    // (reference/providers.md §1: never retry after a timeout or 5xx), so the call
+    // (ClickSend has no idempotency: never retry after a timeout or 5xx), so the call
     // counts as possibly sent: status unknown, quota kept, and no second request.
     await clicksendFake.fault({ mode: "http500", path: "/sms/send" });
     const usedBefore = await usedToday(permissionId);

@@ -1,6 +1,6 @@
 /**
  * The SMTP adapter and the smtp_send_email tool against the real SMTP fake (real sockets,
- * real TLS with a generated CA, real AUTH), covering reference/providers.md §6 "SMTP fake".
+ * real TLS with a generated CA, real AUTH).
  */
 import net from "node:net";
 import tls from "node:tls";

@@ -4,7 +4,7 @@
  * Supabase CLI, then the seed.
  *
  * We do not use `supabase db reset --db-url` on a plain PostgreSQL: it drops the
- * `auth` schema (DESIGN.md §10). A reset here is: recreate the database,
+ * `auth` schema. A reset here is: recreate the database,
  * bootstrap, `supabase migration up`.
  */
 import { execFile, execFileSync } from "node:child_process";

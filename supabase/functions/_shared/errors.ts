@@ -1,7 +1,7 @@
 /**
  * The one error envelope used by every function:
  *   HTTP status + {"error":{"code","message","details"}}.
- * Codes and statuses are part of the public contract (DESIGN.md §6).
+ * Codes and statuses are part of the public contract (README, "Errors").
  */
 export const ERROR_STATUS = {
   invalid_request: 400,

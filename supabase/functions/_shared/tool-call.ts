@@ -1,5 +1,5 @@
 /**
- * One tool call, end to end (DESIGN.md §5), shared by the provider functions, the
+ * One tool call, end to end (README, "One tool call"), shared by the provider functions, the
  * agent-tools function and the MCP server — there is no second implementation:
  *   validate input → begin (one round trip) → provider → finish (one round trip).
  */

@@ -54,7 +54,7 @@ function dirUrl(path: string): URL {
   return new URL(`file://${absolute.replace(/\/*$/, "/")}`);
 }
 
-/** The error envelope of DESIGN.md §6 (same shape as supabase/functions/_shared/errors.ts). */
+/** The error envelope of the README ("Errors") (same shape as supabase/functions/_shared/errors.ts). */
 function envelope(status: number, code: string, message: string): Response {
   return Response.json({ error: { code, message, details: null } }, { status });
 }

@@ -1,5 +1,5 @@
 /**
- * A faithful ClickSend REST v3 fake (reference/providers.md §1 and the §6 checklist).
+ * A faithful ClickSend REST v3 fake (its documented wire format, error paths, rate limits and webhooks).
  *
  * Plain node:http, in-memory, no per-request logging: it is used in benchmarks.
  * Everything lives under /v3 like the real API; test control lives under /__fake:

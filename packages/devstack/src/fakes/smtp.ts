@@ -2,7 +2,7 @@
  * A real SMTP server standing in for a user's mail relay, for tests and the local stack.
  *
  * Three listeners share one state so every error path of the SMTP adapter can be
- * exercised over real sockets and real TLS (reference/providers.md §6 "SMTP fake"):
+ * exercised over real sockets and real TLS (what SMTP relays really do: implicit TLS, STARTTLS, AUTH):
  *  - implicit TLS (465-style): TLS from the first byte, then AUTH PLAIN/LOGIN;
  *  - STARTTLS (587/2525-style): advertises STARTTLS and SIZE, AUTH only after the upgrade;
  *  - plain: offers no TLS at all and accepts mail without AUTH (an open relay), so a test

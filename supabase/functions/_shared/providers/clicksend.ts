@@ -1,7 +1,7 @@
 /**
  * ClickSend REST v3 adapter (SMS, MMS, account, history, webhooks).
  *
- * Wire facts this relies on (reference/providers.md §1):
+ * Wire facts this relies on (ClickSend's REST v3 documentation):
  *  - HTTP Basic auth (username : api_key); JSON envelope {http_code, response_code,
  *    response_msg, data} on every response.
  *  - /sms/send and /mms/send answer HTTP 200 even when individual messages fail; the

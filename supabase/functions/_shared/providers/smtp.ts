@@ -1,5 +1,5 @@
 /**
- * SMTP adapter on nodemailer (>= 9.0.1 for the CRLF fixes; reference/providers.md §3).
+ * SMTP adapter on nodemailer (>= 9.0.1 for the CRLF fixes).
  *
  * Knows SMTP and nothing about Supabase. Runs unchanged in Deno (npm:nodemailer, which
  * needs raw TCP/TLS: fine in Supabase's runtime) and Node.

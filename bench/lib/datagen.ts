@@ -93,14 +93,15 @@ export async function generateData(sql: Sql, spec: DataSpec, log: (line: string)
       select id, user_id, 'agent ' || slot, 'filler agent', (slot = 1 or random() > 0.1), now() - interval '30 days', now()
       from bench_a;
       -- agent 1 gets the user's 1st and 2nd connection, agent 2 the 3rd and 4th
+      -- (a grant's running total and last use are derived from usage_counters and
+      --  operations, not stored on the grant)
       insert into public.agent_permissions (user_id, agent_id, connection_id, allowed_scopes, daily_send_limit,
-                                            max_recipients_per_message, expires_at, is_active, granted_by, usage_count,
-                                            last_used_at)
+                                            max_recipients_per_message, expires_at, is_active, granted_by)
       select c.user_id, a.id, c.id, p.scopes_supported,
              case c.n % 3 when 0 then 100 when 1 then 1000 else null end,
              case c.n % 4 when 0 then 1 when 1 then 10 when 2 then 100 else 1000 end,
              case when c.n % 20 = 0 then now() + interval '30 days' end,
-             c.n % 25 <> 0, c.user_id, (c.n % 500), now() - (c.n % 30) * interval '1 day'
+             c.n % 25 <> 0, c.user_id
       from bench_c c
       join public.service_providers p on p.name = c.provider
       join bench_a a on a.user_id = c.user_id and a.slot = (c.rank_in_user + 1) / 2

@@ -7,6 +7,9 @@
  *   bulk       1 ClickSend grant, 10 000/message, 10 000/day (bulk)
  *   quota      1 ClickSend grant, daily limit 50           (concurrency safety)
  *   discovery  20 grants on 20 ClickSend/SMTP/SendGrid connections (tool discovery)
+ *
+ * createSmsAgents adds agents with one ClickSend grant each on the same connection,
+ * only for the measurement that needs them (hot rows: one grant vs 64 grants).
  */
 import { readFileSync } from "node:fs";
 import type { Sql, TransactionSql } from "postgres";
@@ -118,5 +121,30 @@ export async function createFixture(sql: Sql, status: StackStatus): Promise<Benc
         ),
       },
     };
+  });
+}
+
+/**
+ * `count` agents, each with its own key and one ClickSend grant (scope sms, at most 10
+ * recipients per message, `daily` messages a day) on the fixture's ClickSend connection,
+ * created through the same RPCs as the fixture.
+ */
+export async function createSmsAgents(sql: Sql, fx: BenchFixture, name: string, count: number, daily: number | null): Promise<BenchAgent[]> {
+  return asUser(sql, fx.user, async (tx) => {
+    const agents: BenchAgent[] = [];
+    for (let i = 1; i <= count; i++) {
+      const created = await rpc(tx, "create_agent", { p_name: count === 1 ? name : `${name} ${i}` });
+      const p = await rpc(tx, "grant_agent_permission", {
+        p_agent_id: created.id,
+        p_connection_id: fx.clicksendConnectionId,
+        p_scopes: ["sms"],
+        p_daily_send_limit: daily,
+        p_max_recipients_per_message: 10,
+      });
+      const key = await rpc(tx, "issue_agent_key", { p_agent_id: created.id, p_name: "bench" });
+      const [{ hash }] = await tx`select encode(sha256(convert_to(${key.key as string}, 'utf8')), 'hex') as hash`;
+      agents.push({ id: created.id, key: key.key, keyHash: hash, permissionIds: [p.id] });
+    }
+    return agents;
   });
 }

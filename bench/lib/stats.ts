@@ -89,3 +89,32 @@ export async function runForDuration(
   await Promise.all(Array.from({ length: concurrency }, worker));
   return { completed, ok, elapsedMs: nowMs() - start };
 }
+
+/**
+ * Like runBounded, but also bounded in time: no task is started after `deadlineMs`
+ * (tasks in flight finish). `results[i]` is undefined for a task never started.
+ */
+export async function runBoundedUntil<T>(
+  total: number,
+  concurrency: number,
+  deadlineMs: number,
+  task: (i: number) => Promise<T>,
+): Promise<{ results: Array<T | undefined>; started: number; elapsedMs: number; timedOut: boolean }> {
+  const results = new Array<T | undefined>(total).fill(undefined);
+  const start = nowMs();
+  const deadline = start + deadlineMs;
+  let next = 0;
+  let timedOut = false;
+  const worker = async () => {
+    while (next < total) {
+      if (nowMs() >= deadline) {
+        timedOut = true;
+        return;
+      }
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, total) }, worker));
+  return { results, started: next, elapsedMs: nowMs() - start, timedOut };
+}

@@ -115,6 +115,14 @@ function isServiceKey(token: string | null, apikey: string | null): boolean {
 }
 
 /**
+ * Whether the request carries the service key itself, by the same rules as
+ * authenticate: for service-only routes (the provider reconciler), which act for no user.
+ */
+export function isServiceRequest(req: Request): boolean {
+  return isServiceKey(bearer(req), req.headers.get("apikey"));
+}
+
+/**
  * Verifies a user JWT and returns its claims, or throws unauthorized. A valid signature
  * is not enough: a token of another project (`iss`), one not meant for signed-in users
  * (`aud`), or one outside its validity window (`exp`, `nbf`) is refused too.

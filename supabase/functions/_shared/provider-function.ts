@@ -10,6 +10,7 @@ import { ApiError } from "./errors.ts";
 import { parseIdempotencyKey } from "./idempotency.ts";
 import { assertStorableJson, json, methodNotAllowed, readJsonObject, serveJson, subPath } from "./http.ts";
 import type { TestConnectionResult } from "./providers/types.ts";
+import { handleReconcile, type ProviderAsker } from "./reconcile.ts";
 import { networkPolicy, runTool } from "./tool-call.ts";
 import { toolFor } from "./tools/index.ts";
 import type { NetworkPolicy, ProviderName } from "./tools/types.ts";
@@ -114,6 +115,11 @@ export interface ProviderFunctionSpec {
   testConnection: ConnectionTester;
   /** Webhook receivers by kind: /<name>/webhooks/<token>/<kind>. */
   webhooks?: Record<string, WebhookReceiver>;
+  /**
+   * For providers that can be asked what became of a call: POST /<name>/reconcile
+   * (service key only) settles the calls closed as unknown for lack of an outcome.
+   */
+  reconcile?: ProviderAsker;
 }
 
 export interface WebhookReceiver {
@@ -137,6 +143,9 @@ export function providerFunction(spec: ProviderFunctionSpec): (req: Request) => 
     if (path === "test") {
       if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
       return await handleConnectionTest(req, spec.provider, spec.testConnection);
+    }
+    if (path === "reconcile" && spec.reconcile) {
+      return await handleReconcile(req, spec.name, spec.provider, spec.reconcile);
     }
     const capability = Object.hasOwn(spec.routes, path) ? spec.routes[path] : undefined;
     if (!capability) {

@@ -102,6 +102,32 @@ export interface HistoryQuery {
   date_to?: number;
 }
 
+/** A search of the account's history for the messages of one call (see findByCustomString). */
+export interface HistorySearch {
+  kind: "sms" | "mms";
+  /** Window, Unix seconds, inclusive: when ClickSend can have accepted the messages. */
+  from: number;
+  to: number;
+  /** Stop once this many messages are found (the call's recipient count). */
+  expected?: number;
+  /** Pages of 100 records to read at most (default 10): a busier window is not read to the end. */
+  maxPages?: number;
+  /** Epoch milliseconds after which no new page is requested. */
+  deadline?: number;
+}
+
+export interface HistorySearchResult {
+  /** The messages carrying the custom_string, one per message id. */
+  messages: Array<{ message_id: string; to: string; status?: string }>;
+  /**
+   * True when the answer is whole: every page of the window was read, or `expected`
+   * messages were found. Only a complete search that found nothing means ClickSend has
+   * no such message; an incomplete one proves nothing.
+   */
+  complete: boolean;
+  pages: number;
+}
+
 interface Envelope {
   http_code?: number;
   response_code?: string;
@@ -144,6 +170,13 @@ export interface ClickSendClient {
   getSmsHistory(query?: HistoryQuery, options?: CallOptions): Promise<ReadResult>;
   /** GET /mms/history, same shape as getSmsHistory. */
   getMmsHistory(query?: HistoryQuery, options?: CallOptions): Promise<ReadResult>;
+  /**
+   * The messages ClickSend accepted with this custom_string (we send our operation id
+   * there) inside a time window, paging through /sms/history or /mms/history (100 per
+   * page, bounded in pages and time). ClickSend has no lookup by custom_string, so the
+   * window is read page by page. Provider trouble throws ProviderError.
+   */
+  findByCustomString(customString: string, search: HistorySearch, options?: CallOptions): Promise<HistorySearchResult>;
   /** Checks the credentials; a refusal is ok:false, a refused config or destination throws ApiError. */
   testConnection(options?: CallOptions): Promise<TestConnectionResult>;
 }
@@ -168,6 +201,7 @@ export function createClickSendClient(connection: ClickSendConnection): ClickSen
     getBalance: (options = {}) => getBalance(account, options),
     getSmsHistory: (query = {}, options = {}) => getHistory(account, "/sms/history", query, options),
     getMmsHistory: (query = {}, options = {}) => getHistory(account, "/mms/history", query, options),
+    findByCustomString: (customString, search, options = {}) => findByCustomString(account, customString, search, options),
     testConnection: (options = {}) => testConnection(account, options),
   };
 }
@@ -384,6 +418,51 @@ async function getHistory(account: Account, path: string, query: HistoryQuery, o
       records,
     },
   };
+}
+
+const HISTORY_PAGE_SIZE = 100; // ClickSend's largest page
+const DEFAULT_HISTORY_PAGES = 10;
+
+async function findByCustomString(
+  account: Account,
+  customString: string,
+  search: HistorySearch,
+  options: CallOptions,
+): Promise<HistorySearchResult> {
+  if (!customString) throw new ApiError("invalid_request", "custom_string is required");
+  const path = search.kind === "mms" ? "/mms/history" : "/sms/history";
+  const maxPages = Math.max(1, Math.min(search.maxPages ?? DEFAULT_HISTORY_PAGES, 100));
+  const found = new Map<string, { message_id: string; to: string; status?: string }>();
+  let pages = 0;
+  for (let page = 1; page <= maxPages; page++) {
+    if (search.deadline !== undefined && page > 1 && Date.now() >= search.deadline) break;
+    const envelope = await request(account, "GET", path, {
+      query: {
+        page: String(page),
+        limit: String(HISTORY_PAGE_SIZE),
+        date_from: String(Math.floor(search.from)),
+        date_to: String(Math.ceil(search.to)),
+      },
+    }, options);
+    pages++;
+    const data = asObject(envelope.data);
+    const lastPage = Number(data.last_page);
+    // An empty search is taken as "ClickSend has no such message": only a well-formed page may say so.
+    if (!Array.isArray(data.data) || data.last_page === null || data.last_page === "" || !Number.isFinite(lastPage)) {
+      throw new ProviderError("unavailable", "ClickSend answered the history request without a page of records.", { provider: "clicksend" });
+    }
+    const records: unknown[] = data.data;
+    for (const raw of records) {
+      const record = asObject(raw);
+      const messageId = stringOrUndefined(record.message_id);
+      if (record.custom_string !== customString || !messageId || found.has(messageId)) continue;
+      const status = stringOrUndefined(record.status);
+      found.set(messageId, { message_id: messageId, to: String(record.to ?? ""), ...(status ? { status } : {}) });
+    }
+    if (search.expected !== undefined && found.size >= search.expected) return { messages: [...found.values()], complete: true, pages };
+    if (records.length === 0 || page >= lastPage) return { messages: [...found.values()], complete: true, pages };
+  }
+  return { messages: [...found.values()], complete: false, pages };
 }
 
 /**

@@ -89,6 +89,18 @@ async function send(text: string, opts: { key?: string; functionsUrl?: string } 
   return { status: res.status, body, headers: res.headers, ms: Date.now() - started };
 }
 
+/** An RPC as an app's anon client makes it, through the gateway and the PostgREST stand-in. */
+async function restCall(): Promise<{ status: number; code?: string }> {
+  const res = await fetch(`${stack.status.REST_URL}/rpc/get_agent_tools`, {
+    method: "POST",
+    headers: { apikey: stack.status.ANON_KEY, Authorization: `Bearer ${stack.status.ANON_KEY}`, "Content-Type": "application/json" },
+    body: JSON.stringify({ p_agent_id: randomUUID() }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  const body = await res.json().catch(() => ({}));
+  return { status: res.status, code: body?.code };
+}
+
 /** Polls `check` every 100 ms until it is truthy (bounded). */
 async function until<T>(check: () => Promise<T | undefined | null | false | 0>, timeoutMs: number, what: string): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -224,6 +236,8 @@ describe("database outage under load", () => {
     cluster.stop();
     phase = "down";
     const { messages: atStop } = await fake("/__fake/messages");
+    // An app's supabase-js call meanwhile: the PostgREST stand-in answers as PostgREST does.
+    const restDown = await restCall();
     await new Promise((resolve) => setTimeout(resolve, 4_000));
     const { messages: atEnd } = await fake("/__fake/messages");
     cluster.start();
@@ -233,6 +247,9 @@ describe("database outage under load", () => {
     await until(async () => outcomes.some((o) => o.phase === "recovering" && o.status === 200), 20_000, "a send after recovery");
     stopAt = 0;
     await workers;
+    expect(restDown).toMatchObject({ status: 503, code: "PGRST001" });
+    expect((await until(async () => { const r = await restCall(); return r.status < 500 ? r : undefined; }, 10_000, "REST after recovery")).status)
+      .toBeLessThan(500);
 
     const down = outcomes.filter((o) => o.phase === "down");
     expect(down.length).toBeGreaterThan(4);

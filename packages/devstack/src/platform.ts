@@ -665,9 +665,22 @@ async function handleRest(req: IncomingMessage, url: URL, opts: PlatformOptions,
       if (mapped.status >= 500) opts.log?.(`[postgrest stand-in] ${method} ${url.pathname}: ${error.code} ${error.message}`);
       throw mapped;
     }
+    if (isConnectionError(error)) {
+      // PostgREST answers a lost or refused database connection with 503 PGRST001 and
+      // reconnects; the driver's pool does the reconnecting here.
+      opts.log?.(`[postgrest stand-in] ${method} ${url.pathname}: ${(error as { code?: string }).code}`);
+      throw restError(503, "PGRST001", "Database client error. Retrying the connection.");
+    }
     throw error;
   }
 }
+
+/** postgres.js and socket errors that mean "no usable database connection". */
+const CONNECTION_ERROR_CODES = new Set([
+  "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED", "CONNECT_TIMEOUT",
+  "ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT",
+]);
+const isConnectionError = (error: unknown) => CONNECTION_ERROR_CODES.has(String((error as { code?: unknown })?.code));
 
 /** Starts the platform server; resolves once it listens. */
 export async function startPlatform(opts: PlatformOptions): Promise<PlatformServer> {

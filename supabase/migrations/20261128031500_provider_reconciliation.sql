@@ -1,9 +1,10 @@
 /**
  * ---- Section - Asking the provider (reconciliation) ----
- * The reconciler of the tool call reliability section closes a call left 'pending' past
- * the deadline as 'unknown' (error_details.reason 'no_outcome_recorded_before_deadline',
- * quota kept): SQL cannot call providers. Where a provider can be asked what became of
- * a call, the provider's function asks it and records the answer here:
+ * A send call is 'unknown' when it may have been sent: finish recorded a provider
+ * timeout or a connection lost after the request went out, or the reconciler of the tool
+ * call reliability section closed it because no outcome was recorded before the deadline
+ * (quota kept either way). SQL cannot call providers. Where a provider can be asked what
+ * became of a call, the provider's function asks it and records the answer here:
  *   private.provider_reconcile_grace      how long after the deadline "no record" is conclusive
  *   private.operations_to_reconcile       the unknown calls of one provider to ask about
  *   private.record_provider_reconciliation  records one answer (found / not found / no answer)
@@ -37,9 +38,9 @@ $$;
 create index operations_unknown_created_at_idx on public.operations (created_at) where status = 'unknown';
 
 /**
- * The calls of one provider to ask about, for the service only: send calls closed as
- * 'unknown' because no outcome was recorded before the deadline, on a connection that
- * still exists, made in the last 24 hours, at most p_limit (1-200) of them. Calls never
+ * The calls of one provider to ask about, for the service only: send calls that are
+ * 'unknown' (a provider timeout or lost connection recorded by finish, or no outcome
+ * recorded before the deadline), on a connection that still exists, made in the last 24 hours, at most p_limit (1-200) of them. Calls never
  * asked come first (oldest first), then the ones asked longest ago, so a call the
  * provider keeps failing to answer about cannot starve the others.
  * Each item: operation_id, capability_key, recipients, recipient_count, created_at,
@@ -69,7 +70,6 @@ begin
             join public.connections c on c.id = o.connection_id and c.deleted_at is null
             join public.service_providers p on p.id = c.provider_id and p.name = p_provider
             where o.status = 'unknown'
-              and o.error_details ->> 'reason' = 'no_outcome_recorded_before_deadline'
               and o.created_at > now() - interval '24 hours'
             order by asked_at nulls first, o.created_at
             limit least(greatest(coalesce(p_limit, 50), 1), 200)
@@ -149,7 +149,6 @@ begin
     join public.integration_capabilities cap on cap.capability_key = v_operation.capability_key
     where c.id = v_operation.connection_id;
     if v_operation.status <> 'unknown'
-       or v_operation.error_details ->> 'reason' is distinct from 'no_outcome_recorded_before_deadline'
        or v_provider is distinct from p_provider or v_sends is not true then
         return jsonb_build_object('ok', false, 'status', v_operation.status);
     end if;
@@ -185,9 +184,9 @@ begin
         'at', now(),
         'attempts', coalesce((v_operation.error_details #>> '{reconciliation,attempts}')::integer, 0) + 1,
         'note', case v_status
-            when 'failed' then 'No outcome was recorded when the call ran; the provider has no record of its message, so it was not sent.'
-            when 'partial' then 'No outcome was recorded when the call ran; the provider''s history shows only some recipients'' messages.'
-            else 'No outcome was recorded when the call ran; the provider''s history shows its messages were accepted.' end);
+            when 'failed' then 'The call''s outcome was unknown; the provider has no record of its message, so it was not sent.'
+            when 'partial' then 'The call''s outcome was unknown; the provider''s history shows only some recipients'' messages.'
+            else 'The call''s outcome was unknown; the provider''s history shows its messages were accepted.' end);
 
     -- Quota: what the provider accepted stays used; the rest goes back to the day it was
     -- reserved for, never below 0, once (the row is locked and no longer 'unknown' after).

@@ -1,7 +1,7 @@
 /**
  * Asking the provider about lost calls: the service lists the unknown send calls of one
- * provider (closed because no outcome was recorded before the deadline) with what it
- * needs to ask, and records the answer. Found → succeeded with the quota kept; a search
+ * provider (no outcome recorded before the deadline, or a timeout finish recorded) with
+ * what it needs to ask, and records the answer. Found → succeeded with the quota kept; a search
  * that finds nothing once the grace period is over → failed with the quota given back,
  * exactly once; anything earlier or any provider trouble → still unknown. A row that
  * changed state meanwhile is left alone. (The same through the clicksend function and
@@ -53,12 +53,12 @@ select pg_temp.lost_sms('fresh', '{+61400000015}', interval '0 minutes');       
 select pg_temp.lost_sms('ancient', '{+61400000016}', interval '25 hours');              -- reserves 1
 select is((select used from fixture_used), 6, 'five calls reserve 6');
 select is(private.reconcile_pending_operations(), 4, 'the reconciler closes the four past the deadline as unknown');
--- Unknown for another reason (a send that timed out, recorded by finish): not ours to ask about here.
+-- Unknown because the send timed out (recorded by finish): it may have been sent, so it is asked about too.
 select tests.remember('timeout', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => tests.world('a_agent')::uuid, p_recipients => '{+61400000017}', p_auth_mode => 'user_agent') -> 'operation_id');
 select private.finish_tool_call(tests.world('timeout')::uuid, 'unknown', 0, p_error_code => 'provider_unavailable',
                                 p_error_details => '{"kind": "timeout"}');
-update public.operations set created_at = now() - interval '30 minutes' where id = tests.world('timeout')::uuid;
+update public.operations set created_at = now() - interval '29 minutes' where id = tests.world('timeout')::uuid;
 -- B's lost call is listed too (the reconciler serves every user), an SMTP one is not.
 select tests.remember('b_lost', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('b_uid')::uuid,
     p_agent_id => tests.world('b_agent')::uuid, p_recipients => '{+61400000018}', p_auth_mode => 'user_agent') -> 'operation_id');
@@ -69,9 +69,10 @@ where id in (tests.world('b_lost')::uuid, tests.world('smtp_lost')::uuid);
 select is(private.reconcile_pending_operations(), 2, 'B''s call and the SMTP call are closed as unknown too');
 
 select is(pg_temp.listed('clicksend_sms'),
-    array[tests.world('gone')::uuid, tests.world('b_lost')::uuid, tests.world('found')::uuid, tests.world('young')::uuid],
-    'ClickSend: the unknown, no-outcome send calls of the last 24 hours, never asked first, oldest first');
-select is(pg_temp.listed('clicksend_sms', 2), array[tests.world('gone')::uuid, tests.world('b_lost')::uuid],
+    array[tests.world('gone')::uuid, tests.world('timeout')::uuid, tests.world('b_lost')::uuid, tests.world('found')::uuid,
+          tests.world('young')::uuid],
+    'ClickSend: the unknown send calls of the last 24 hours (lost or timed out), never asked first, oldest first');
+select is(pg_temp.listed('clicksend_sms', 2), array[tests.world('gone')::uuid, tests.world('timeout')::uuid],
     'the batch is bounded');
 select is(pg_temp.listed('smtp'), array[tests.world('smtp_lost')::uuid], 'per provider: SMTP lists only its own');
 select is((select jsonb_build_object('credentials', i -> 'credentials', 'config', i -> 'config', 'recipients', i -> 'recipients',
@@ -128,7 +129,7 @@ select is(private.record_provider_reconciliation(tests.world('gone')::uuid, 'cli
           ->> 'status', 'unknown', 'the provider could not be asked: still unknown');
 select is((select used from fixture_used), 7, '... and no quota moves');
 select is(pg_temp.listed('clicksend_sms'),
-    array[tests.world('b_lost')::uuid, tests.world('gone')::uuid, tests.world('young')::uuid],
+    array[tests.world('timeout')::uuid, tests.world('b_lost')::uuid, tests.world('gone')::uuid, tests.world('young')::uuid],
     'calls asked recently go to the back of the queue');
 select is(private.record_provider_reconciliation(tests.world('gone')::uuid, 'clicksend_sms', 'not_found') ->> 'status',
     'failed', 'nothing found past deadline + grace: failed');
@@ -146,8 +147,9 @@ select is((select used from fixture_used), 6, '... and gives nothing back twice'
 update public.operations set status = 'succeeded', quota_used = 1 where id = tests.world('young')::uuid;
 select is(private.record_provider_reconciliation(tests.world('young')::uuid, 'clicksend_sms', 'not_found'),
     '{"ok": false, "status": "succeeded"}'::jsonb, 'a row that changed state meanwhile is left alone');
-select is(private.record_provider_reconciliation(tests.world('timeout')::uuid, 'clicksend_sms', 'not_found'),
-    '{"ok": false, "status": "unknown"}'::jsonb, 'an unknown call closed for another reason is not this function''s');
+select is(private.record_provider_reconciliation(tests.world('timeout')::uuid, 'clicksend_sms', 'found',
+          '[{"message_id": "M-9", "to": "+61400000017"}]') ->> 'status',
+    'succeeded', 'a send that timed out and that the provider has: succeeded, its quota kept');
 select is(private.record_provider_reconciliation(tests.world('smtp_lost')::uuid, 'clicksend_sms', 'not_found'),
     '{"ok": false, "status": "unknown"}'::jsonb, 'an answer from another provider is refused');
 select is((select used from fixture_used), 6, 'none of that moves quota');

@@ -4,6 +4,7 @@
  *   private.pending_deadline          how long a call may stay 'pending' (configurable)
  *   private.mark_operation_unknown    the one way a stale 'pending' call is closed
  *   private.reconcile_pending_operations  the Supabase Cron job that closes them
+ *   private.give_back_quota           the one way reserved quota returns
  *   private.begin_tool_call           (replaced) quota reserved by its last statement,
  *                                     so the counter's row lock is held for the commit
  *                                     only; stale keyed calls are closed and replayed
@@ -376,6 +377,20 @@ end
 $$;
 
 /**
+ * Gives back p_amount of an operation's reserved quota, to the day it was reserved for,
+ * never below 0. The one place quota returns: finish (what the provider did not accept)
+ * and the provider reconciler (what the provider has no record of).
+ */
+create function private.give_back_quota(p_operation public.operations, p_amount integer) returns void
+language sql
+set search_path = ''
+as $$
+    update public.usage_counters
+    set used = greatest(used - p_amount, 0)
+    where p_amount > 0 and permission_id = p_operation.permission_id and usage_date = p_operation.quota_date
+$$;
+
+/**
  * Records a call's outcome. p_sent_count is how many recipients the provider accepted;
  * the rest of the reservation is given back, except for status 'unknown' (the send may
  * have gone out), which keeps it. Idempotent: a second finish of the same operation
@@ -417,11 +432,7 @@ begin
 
     v_used := case when p_status = 'unknown' then v_operation.quota_reserved
                    else least(greatest(coalesce(p_sent_count, 0), 0), v_operation.quota_reserved) end;
-    if v_operation.quota_reserved > v_used then
-        update public.usage_counters
-        set used = greatest(used - (v_operation.quota_reserved - v_used), 0)
-        where permission_id = v_operation.permission_id and usage_date = v_operation.quota_date;
-    end if;
+    perform private.give_back_quota(v_operation, v_operation.quota_reserved - v_used);
 
     update public.operations set
         status = p_status,

@@ -191,11 +191,7 @@ begin
     -- Quota: what the provider accepted stays used; the rest goes back to the day it was
     -- reserved for, never below 0, once (the row is locked and no longer 'unknown' after).
     v_used := case when v_status = 'failed' then 0 else least(v_found, v_operation.quota_reserved) end;
-    if v_operation.quota_used > v_used then
-        update public.usage_counters
-        set used = greatest(used - (v_operation.quota_used - v_used), 0)
-        where permission_id = v_operation.permission_id and usage_date = v_operation.quota_date;
-    end if;
+    perform private.give_back_quota(v_operation, v_operation.quota_used - v_used);
 
     if v_status = 'failed' then
         update public.operations set

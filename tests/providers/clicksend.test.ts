@@ -8,6 +8,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import fc from "fast-check";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { redirectToCanary } from "../support/redirect-canary.ts";
 import { z } from "zod";
 import { type ClickSendFake, startClickSendFake } from "../../packages/devstack/src/fakes/clicksend.ts";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
@@ -572,24 +573,8 @@ describe("history", () => {
 });
 
 describe("redirects are never followed", () => {
-  /** A server that 302s every request to a canary that counts the connections it gets. */
-  async function redirectToCanary() {
-    let canaryConnections = 0;
-    const canary = http.createServer((_req, res) => res.end("{}"));
-    canary.on("connection", () => canaryConnections++);
-    await new Promise<void>((r) => canary.listen(0, "127.0.0.1", r));
-    const canaryUrl = `http://127.0.0.1:${(canary.address() as AddressInfo).port}/v3/sms/send`;
-    const redirector = http.createServer((_req, res) => res.writeHead(302, { location: canaryUrl }).end());
-    await new Promise<void>((r) => redirector.listen(0, "127.0.0.1", r));
-    return {
-      url: `http://127.0.0.1:${(redirector.address() as AddressInfo).port}/v3`,
-      canaryConnections: () => canaryConnections,
-      close: () => Promise.all([canary, redirector].map((s) => new Promise((r) => s.close(r)))),
-    };
-  }
-
   it("a 3xx on a send, a read or a test is a not-sent provider error, and the target never hears of it", async () => {
-    const r = await redirectToCanary();
+    const r = await redirectToCanary("/v3/sms/send", "/v3");
     try {
       const client = cs(DEMO, { base_url: r.url });
       const send = await caught(client.sendSms([{ to: "+61412345678", body: "x" }]));

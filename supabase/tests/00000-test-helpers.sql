@@ -15,6 +15,9 @@
  *   tests.seed_world()   users user_a and user_b, each with an agent, a ClickSend and an SMTP
  *                        connection created through the real RPC (credentials go to Vault),
  *                        grants on both, and an agent key. Ids go into tests.world(key).
+ *   tests.seed_team()    a team workspace with an owner, an admin, members with and without
+ *                        permissions, a removed member, an invitee, numbers, mail connections,
+ *                        a member's agent and another team's admin (see its docblock)
  *   tests.seed_activity()  one SMS per user through begin/finish_tool_call (as service_role)
  *                        and its delivery receipt through the webhook recorder: operations,
  *                        usage_counters and message_events rows for both users
@@ -332,10 +335,135 @@ begin
 end
 $$;
 
+/**
+ * A team, built through the real RPCs as each actor (invitations are sent and accepted
+ * with their tokens). Keys in tests.world:
+ *   t_owner, t_admin, t_sender, t_viewer, t_nobody, t_removed, t_invitee, o_admin   user ids
+ *       (test identifiers team_owner, team_admin, team_sender, team_viewer, team_nobody,
+ *        team_removed, team_invitee, other_admin)
+ *   t_workspace        the team workspace "Acme" (owner team_owner; admin team_admin;
+ *                      members team_sender, team_viewer, team_nobody; team_removed joined
+ *                      and was removed; team_invitee is invited and has not answered)
+ *   t_invitation_token the pending invitation's token (for team_invitee)
+ *   t_clicksend        Acme's ClickSend connection (all scopes), created by the owner
+ *   t_webhook_token    its webhook token
+ *   t_smtp, t_sendgrid Acme's mail connections (t_smtp is the default mail connection)
+ *   t_sender_permission  team_sender on t_clicksend: can_view + can_send, scopes sms +
+ *                      balance, 5/day, 20/month
+ *   t_viewer_permission  team_viewer on t_clicksend: can_view only, scope balance
+ *   t_agent, t_grant, t_key   team_sender's agent, its grant on t_clicksend (sms +
+ *                      balance, 3/day, 10/month, 10 recipients/message) and its key
+ *   t_removed_agent, t_removed_key   team_removed's agent and key (granted before removal)
+ *   t_number_sender    +61400000100 assigned to team_sender (their default)
+ *   t_number_pool      +61400000200 in the pool (the connection's default)
+ *   t_number_admin     +61400000300 assigned to team_admin
+ *   o_workspace, o_clicksend   other_admin's own team workspace "Globex" and its connection
+ * Leaves the session as postgres with no claims.
+ */
+create function tests.seed_team() returns jsonb
+language plpgsql
+as $$
+declare
+    v_world jsonb := '{}';
+    v_workspace uuid;
+    v_other uuid;
+    v_clicksend uuid;
+    v_invite jsonb;
+    v_member text;
+    v_agent uuid;
+begin
+    foreach v_member in array array['team_owner', 'team_admin', 'team_sender', 'team_viewer', 'team_nobody',
+                                    'team_removed', 'team_invitee', 'other_admin'] loop
+        perform tests.create_supabase_user(v_member, v_member || '@example.test');
+    end loop;
+
+    perform tests.authenticate_as('team_owner');
+    v_workspace := (public.create_workspace('Acme') ->> 'id')::uuid;
+    foreach v_member in array array['team_admin', 'team_sender', 'team_viewer', 'team_nobody', 'team_removed'] loop
+        perform tests.authenticate_as('team_owner');
+        v_invite := public.invite_workspace_member(v_workspace, v_member || '@example.test',
+                                                   case when v_member = 'team_admin' then 'admin' else 'member' end);
+        perform tests.authenticate_as(v_member);
+        perform public.accept_workspace_invitation(v_invite ->> 'token');
+    end loop;
+    perform tests.authenticate_as('team_owner');
+    v_invite := public.invite_workspace_member(v_workspace, 'team_invitee@example.test');
+    v_clicksend := (public.create_connection('clicksend_sms', 'Acme ClickSend',
+        '{"username": "acme-user", "api_key": "acme-clicksend-secret"}', '{"sender_id": "Acme"}',
+        p_workspace_id => v_workspace) ->> 'id')::uuid;
+    v_world := v_world || jsonb_build_object(
+        't_workspace', v_workspace,
+        't_invitation_token', v_invite ->> 'token',
+        't_clicksend', v_clicksend,
+        't_webhook_token', (select c.webhook_token from public.connections c where c.id = v_clicksend),
+        't_smtp', public.create_connection('smtp', 'Acme SMTP', '{"username": "acme", "password": "acme-smtp-secret"}',
+            '{"host": "smtp.example.test", "port": 465, "security": "tls", "from_email": "team@acme.test"}',
+            p_workspace_id => v_workspace) -> 'id',
+        't_sendgrid', public.create_connection('sendgrid', 'Acme SendGrid', '{"api_key": "SG.acme-secret"}',
+            '{"from_email": "team@acme.test"}', p_workspace_id => v_workspace) -> 'id');
+
+    -- The admin grants the members their permissions and numbers.
+    perform tests.authenticate_as('team_admin');
+    v_world := v_world || jsonb_build_object(
+        't_sender_permission', public.set_member_permission(v_clicksend, tests.get_supabase_uid('team_sender'),
+            p_can_view => true, p_can_send => true, p_scopes => array['sms', 'balance'],
+            p_daily_send_limit => 5, p_monthly_send_limit => 20) -> 'id',
+        't_viewer_permission', public.set_member_permission(v_clicksend, tests.get_supabase_uid('team_viewer'),
+            p_can_view => true, p_can_send => false, p_scopes => array['balance']) -> 'id',
+        't_number_pool', public.add_phone_number(v_clicksend, '+61400000200', 'Pool', array['sms', 'mms'],
+            p_is_default => true) -> 'id',
+        't_number_sender', public.add_phone_number(v_clicksend, '+61400000100', 'Sender''s line', array['sms'],
+            p_assigned_to => tests.get_supabase_uid('team_sender'), p_is_default => false) -> 'id',
+        't_number_admin', public.add_phone_number(v_clicksend, '+61400000300', 'Admin''s line', array['sms'],
+            p_assigned_to => tests.get_supabase_uid('team_admin'), p_is_default => false) -> 'id');
+    perform public.set_member_permission(v_clicksend, tests.get_supabase_uid('team_removed'),
+        p_can_view => true, p_can_send => true, p_scopes => array['sms']);
+
+    -- The sender's agent, granted part of what the sender holds.
+    perform tests.authenticate_as('team_sender');
+    perform public.set_member_default_number((v_world ->> 't_number_sender')::uuid);
+    v_agent := (public.create_agent('Sender agent', p_workspace_id => v_workspace) ->> 'id')::uuid;
+    v_world := v_world || jsonb_build_object(
+        't_agent', v_agent,
+        't_grant', public.grant_agent_permission(v_agent, v_clicksend, array['sms', 'balance'], p_daily_send_limit => 3,
+            p_max_recipients_per_message => 10, p_monthly_send_limit => 10) -> 'id',
+        't_key', public.issue_agent_key(v_agent, 'sender key') -> 'key');
+
+    -- A member who had an agent, then was removed.
+    perform tests.authenticate_as('team_removed');
+    v_agent := (public.create_agent('Removed agent', p_workspace_id => v_workspace) ->> 'id')::uuid;
+    perform public.grant_agent_permission(v_agent, v_clicksend, array['sms'], p_daily_send_limit => 5);
+    v_world := v_world || jsonb_build_object('t_removed_agent', v_agent,
+                                             't_removed_key', public.issue_agent_key(v_agent) -> 'key');
+    perform tests.authenticate_as('team_owner');
+    perform public.remove_workspace_member(v_workspace, tests.get_supabase_uid('team_removed'));
+
+    -- Another team, administered by someone outside Acme.
+    perform tests.authenticate_as('other_admin');
+    v_other := (public.create_workspace('Globex') ->> 'id')::uuid;
+    v_world := v_world || jsonb_build_object(
+        'o_workspace', v_other,
+        'o_clicksend', public.create_connection('clicksend_sms', 'Globex ClickSend',
+            '{"username": "globex", "api_key": "globex-secret"}', '{}', p_workspace_id => v_other) -> 'id');
+    perform tests.reset_authentication();
+
+    v_world := v_world || jsonb_build_object(
+        't_owner', tests.get_supabase_uid('team_owner'), 't_admin', tests.get_supabase_uid('team_admin'),
+        't_sender', tests.get_supabase_uid('team_sender'), 't_viewer', tests.get_supabase_uid('team_viewer'),
+        't_nobody', tests.get_supabase_uid('team_nobody'), 't_removed', tests.get_supabase_uid('team_removed'),
+        't_invitee', tests.get_supabase_uid('team_invitee'), 'o_admin', tests.get_supabase_uid('other_admin'));
+    insert into tests.memory (key, value)
+    select key, value from jsonb_each(v_world)
+    on conflict (key) do update set value = excluded.value;
+    return v_world;
+end
+$$;
+
 grant execute on all functions in schema tests to anon, authenticated, service_role;
 
-select plan(3);
+select plan(4);
 select has_function('tests', 'seed_world', 'tests.seed_world() is installed');
+select has_function('tests', 'seed_team', 'tests.seed_team() is installed');
 select has_function('tests', 'authenticate_as', array['text'], 'tests.authenticate_as(identifier) is installed');
 select has_function('tests', 'rls_enabled', array['text'], 'tests.rls_enabled(schema) is installed');
 select * from finish();

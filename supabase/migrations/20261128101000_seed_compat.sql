@@ -1,39 +1,54 @@
 /**
- * ---- Section - Seed-compatible wrappers ----
- * The validators and helpers the original designs named, with their argument lists,
- * as thin wrappers over the unified model. A signed-in caller may only ask about
- * themselves: p_user_id must be auth.uid() unless the caller is service_role.
+ * ==== Seed-compatible wrappers ====
+ * The validators and helpers the original designs named, with their argument lists, as
+ * thin wrappers over the workspace model: p_user_id is the member the agent acts for,
+ * and every answer is the agent's effective rights (grant ∩ member permission). A
+ * signed-in caller may ask about their own agents, or as an admin about the agents of
+ * their workspace; anything else is refused (42501). service_role may ask about anyone.
  */
 
-/** Refuses to answer about another user unless the session runs as service_role (or the owner). */
-create function private.assert_caller_is(p_user_id uuid) returns void
+-- ---- Section - Helpers ----
+
+/**
+ * Refuses to answer about an agent the caller may not see: the session must run as
+ * service_role (or the owner), or the caller must be p_user_id or an admin of the
+ * agent's workspace.
+ */
+create function private.assert_may_ask_about(p_agent_id uuid, p_user_id uuid) returns void
 language plpgsql stable
 set search_path = ''
 as $$
 begin
     -- current_setting('role') is the session's SET ROLE, unchanged inside SECURITY DEFINER.
-    if current_setting('role') not in ('service_role', 'none') and p_user_id is distinct from auth.uid() then
-        raise exception 'you may only check your own agents' using errcode = '42501';
+    if current_setting('role') in ('service_role', 'none') or p_user_id = auth.uid() then
+        return;
     end if;
+    if exists (select 1 from public.agents a where a.id = p_agent_id and a.user_id = p_user_id
+               and private.has_role_on_workspace(a.workspace_id, 'admin')) then
+        return;
+    end if;
+    raise exception 'you may only check your own agents, or as an admin those of your workspace' using errcode = '42501';
 end
 $$;
 
-/** Live grants of an agent of a user, on active connections of one provider. */
-create function private.live_grants(p_agent_id uuid, p_user_id uuid, p_provider text)
-returns setof public.agent_permissions
+/** The live effective rights of an agent acting for p_user_id, on connections of one provider. */
+create function private.live_rights(p_agent_id uuid, p_user_id uuid, p_provider text)
+returns setof private.effective_right
 language sql stable
 set search_path = ''
 as $$
-    select p.*
-    from public.agent_permissions p
-    join public.agents a on a.id = p.agent_id and a.is_active and a.user_id = p_user_id
-    join public.connections c on c.id = p.connection_id and c.deleted_at is null and c.status = 'active'
-    join public.service_providers sp on sp.id = c.provider_id and sp.is_enabled and sp.name = p_provider
-    where p.agent_id = p_agent_id and p.user_id = p_user_id
-      and p.is_active and p.revoked_at is null and (p.expires_at is null or p.expires_at > now())
+    select r.*
+    from private.agent_rights(p_agent_id) r
+    join public.service_providers sp on sp.id = r.provider_id and sp.is_enabled and sp.name = p_provider
+    where r.principal_id = p_user_id and r.dead_reason is null
 $$;
 
-/** Does the agent hold all p_required_scopes on an active ClickSend connection of the user? */
+-- ---- Section - Wrappers ----
+
+/**
+ * Does the agent hold all p_required_scopes on an active ClickSend connection, within
+ * what its member holds (sending scopes need the member's can_send)?
+ */
 create function private.validate_agent_clicksend_permissions(p_agent_id uuid, p_user_id uuid, p_required_scopes text[])
 returns boolean
 language plpgsql stable
@@ -41,17 +56,16 @@ security definer
 set search_path = ''
 as $$
 begin
-    perform private.assert_caller_is(p_user_id);
+    perform private.assert_may_ask_about(p_agent_id, p_user_id);
     return exists (
-        select 1 from private.live_grants(p_agent_id, p_user_id, 'clicksend_sms') g
-        join public.connections c on c.id = g.connection_id
-        where coalesce(p_required_scopes, '{}') <@ g.allowed_scopes
-          and coalesce(p_required_scopes, '{}') <@ c.granted_scopes
+        select 1 from private.live_rights(p_agent_id, p_user_id, 'clicksend_sms') r
+        where coalesce(p_required_scopes, '{}') <@ r.scopes
+          and (r.can_send or not (coalesce(p_required_scopes, '{}') && array['sms', 'mms']))
     );
 end
 $$;
 
-/** May the agent send mail through this SMTP connection (p_smtp_config_id) of the user? */
+/** May the agent send mail through this SMTP connection (p_smtp_config_id)? */
 create function private.validate_agent_smtp_permissions(p_agent_id uuid, p_user_id uuid, p_smtp_config_id uuid)
 returns boolean
 language plpgsql stable
@@ -59,11 +73,10 @@ security definer
 set search_path = ''
 as $$
 begin
-    perform private.assert_caller_is(p_user_id);
+    perform private.assert_may_ask_about(p_agent_id, p_user_id);
     return exists (
-        select 1 from private.live_grants(p_agent_id, p_user_id, 'smtp') g
-        join public.connections c on c.id = g.connection_id
-        where g.connection_id = p_smtp_config_id and 'email' = any (g.allowed_scopes) and 'email' = any (c.granted_scopes)
+        select 1 from private.live_rights(p_agent_id, p_user_id, 'smtp') r
+        where r.connection_id = p_smtp_config_id and 'email' = any (r.scopes) and r.can_send
     );
 end
 $$;
@@ -75,13 +88,19 @@ security definer
 set search_path = ''
 as $$
 begin
-    perform private.assert_caller_is(p_user_id);
-    return coalesce((select jsonb_agg(t) from jsonb_array_elements(private.agent_tools(p_user_id, p_agent_id, 'raw')::jsonb) t
+    perform private.assert_may_ask_about(p_agent_id, p_user_id);
+    if not exists (select 1 from public.agents a where a.id = p_agent_id and a.user_id = p_user_id) then
+        return '[]'::jsonb;
+    end if;
+    return coalesce((select jsonb_agg(t) from jsonb_array_elements(private.agent_tools(p_agent_id, 'raw')::jsonb) t
                      where t ->> 'provider' = 'smtp'), '[]');
 end
 $$;
 
-/** Logs an SMTP operation the seeds' way (service only). Returns the operation id. */
+/**
+ * Logs an SMTP operation the seeds' way (service only), in the workspace of the
+ * connection (or of the agent). Returns the operation id.
+ */
 create function private.log_smtp_operation(
     p_agent_id uuid,
     p_user_id uuid,
@@ -99,11 +118,16 @@ security definer
 set search_path = ''
 as $$
 declare
+    v_workspace_id uuid := coalesce((select c.workspace_id from public.connections c where c.id = p_smtp_config_id),
+                                    (select a.workspace_id from public.agents a where a.id = p_agent_id));
     v_id uuid;
 begin
-    insert into public.operations (user_id, agent_id, connection_id, capability_key, auth_mode, status, recipient_count,
-                                   request_summary, response, error_message, duration_ms, finished_at)
-    values (p_user_id, p_agent_id, p_smtp_config_id,
+    if v_workspace_id is null then
+        raise exception 'unknown connection and agent' using errcode = 'P0002';
+    end if;
+    insert into public.operations (workspace_id, user_id, agent_id, connection_id, capability_key, auth_mode, status,
+                                   recipient_count, request_summary, response, error_message, duration_ms, finished_at)
+    values (v_workspace_id, p_user_id, p_agent_id, p_smtp_config_id,
             case when p_operation_type like 'smtp\_%' then p_operation_type else 'smtp_' || p_operation_type end,
             'service',
             case p_status when 'success' then 'succeeded' when 'partial' then 'partial' when 'denied' then 'denied' else 'failed' end,

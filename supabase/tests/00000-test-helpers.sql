@@ -12,15 +12,19 @@
  *   tests.rls_enabled(schema)                      pgTAP test: every table in schema has RLS on
  *
  * Fixtures:
- *   tests.seed_world()   users user_a and user_b, each with an agent, a ClickSend and an SMTP
- *                        connection created through the real RPC (credentials go to Vault),
- *                        grants on both, and an agent key. Ids go into tests.world(key).
+ *   tests.seed_world()   users user_a and user_b, each with a personal workspace holding an
+ *                        agent, a ClickSend and an SMTP connection created through the real
+ *                        RPC (credentials go to Vault), grants on both, an agent key, a phone
+ *                        number and a sender identity; and a team workspace with a member
+ *                        (user_<u>_member), a SendGrid connection, the member's permission on
+ *                        it and a pending invitation. Ids go into tests.world(key).
  *   tests.seed_team()    a team workspace with an owner, an admin, members with and without
  *                        permissions, a removed member, an invitee, numbers, mail connections,
  *                        a member's agent and another team's admin (see its docblock)
- *   tests.seed_activity()  one SMS per user through begin/finish_tool_call (as service_role)
- *                        and its delivery receipt through the webhook recorder: operations,
- *                        usage_counters and message_events rows for both users
+ *   tests.seed_activity()  one SMS per user's agent and one e-mail per user's team member
+ *                        through begin/finish_tool_call (as service_role), and their delivery
+ *                        events through the webhook recorder: operations, usage_counters
+ *                        (grant and member) and message_events rows in both users' workspaces
  *   tests.world(key)     a value the fixture (or a test) remembered, as text
  *   tests.remember(key, value) / tests.recall(key)   keep a JSON result between statements
  *                        (the row a SECURITY DEFINER call inserts is not visible to the
@@ -226,19 +230,34 @@ $$;
 
 /**
  * Two users with the same shape of account, built through the real user-facing RPCs
- * while signed in as each of them (so credentials really go through Vault):
+ * while signed in as each of them (so credentials really go through Vault). Everything
+ * of user_<u> lives in their personal workspace, except their team's:
  *
  *   <u>_uid            user id                          (u = a | b)
- *   <u>_agent          agent "<U> agent"
+ *   <u>_workspace      their personal workspace (created by the sign-up trigger)
+ *   <u>_agent          agent "<U> agent" (personal workspace)
  *   <u>_clicksend      ClickSend connection, all scopes (sms, mms, balance, history),
  *                      credentials {"username": "<u>-user", "api_key": "<u>-clicksend-secret-…"}
  *   <u>_clicksend_secret   the plaintext api_key above
  *   <u>_webhook_token  the ClickSend connection's webhook token
- *   <u>_smtp           SMTP connection (scope email), password "<u>-smtp-password-…"
+ *   <u>_smtp           SMTP connection (scope email), password "<u>-smtp-password-…"; the
+ *                      personal workspace's default mail connection
  *   <u>_smtp_secret    the plaintext password above
  *   <u>_grant          grant agent → clicksend: sms + balance, 100/day, 10 recipients/message
  *   <u>_smtp_grant     grant agent → smtp: email
  *   <u>_key_id, <u>_key   agent key id and the key itself (shown once)
+ *   <u>_number         +614000001<n>1 (a: n=1, b: n=2) on <u>_clicksend, in the pool, the
+ *                      connection's default and user_<u>'s member default number
+ *   <u>_identity       sender identity <u>@example.test (verified, default) on <u>_smtp
+ *   <u>_team           team workspace "<U> team", owned by user_<u>
+ *   <u>_member_uid     user_<u>_member (user_<u>_member@example.test), invited by user_<u>
+ *                      and joined <u>_team as a member
+ *   <u>_team_mail      <u>_team's SendGrid connection (scope email), its default mail connection
+ *   <u>_team_mail_webhook_token   its webhook token
+ *   <u>_member_permission   user_<u>_member on <u>_team_mail: can_view + can_send, scope
+ *                      email, 10/day, 100/month, only to example.test
+ *   <u>_invitation, <u>_invitation_token   a pending invitation of <u>-invitee@example.test
+ *                      (no such user) to <u>_team, and its token
  *
  * Returns everything as one JSON object; leaves the session as postgres with no claims.
  */
@@ -248,17 +267,25 @@ as $$
 declare
     v_world jsonb := '{}';
     v_u text;
+    v_n text;
     v_uid uuid;
+    v_member uuid;
     v_agent uuid;
     v_clicksend uuid;
     v_smtp uuid;
+    v_team uuid;
     v_key jsonb;
     v_connection jsonb;
+    v_team_mail jsonb;
+    v_invite jsonb;
+    v_number jsonb;
     v_clicksend_secret text;
     v_smtp_secret text;
 begin
     foreach v_u in array array['a', 'b'] loop
+        v_n := case v_u when 'a' then '1' else '2' end;
         v_uid := tests.create_supabase_user('user_' || v_u, 'user_' || v_u || '@example.test');
+        v_member := tests.create_supabase_user('user_' || v_u || '_member', 'user_' || v_u || '_member@example.test');
         v_clicksend_secret := v_u || '-clicksend-secret-' || encode(extensions.gen_random_bytes(8), 'hex');
         v_smtp_secret := v_u || '-smtp-password-' || encode(extensions.gen_random_bytes(8), 'hex');
 
@@ -274,20 +301,48 @@ begin
             jsonb_build_object('username', v_u || '@example.test', 'password', v_smtp_secret),
             jsonb_build_object('host', 'smtp.example.test', 'port', 465, 'security', 'tls',
                                'from_email', v_u || '@example.test')) ->> 'id')::uuid;
+        v_number := public.add_phone_number(v_clicksend, '+614000001' || v_n || '1', upper(v_u) || ' line', array['sms', 'mms']);
+        perform public.set_member_default_number((v_number ->> 'id')::uuid);
         v_world := v_world || jsonb_build_object(
             v_u || '_uid', v_uid,
+            v_u || '_workspace', (v_connection ->> 'workspace_id')::uuid,
             v_u || '_agent', v_agent,
             v_u || '_clicksend', v_clicksend,
             v_u || '_webhook_token', v_connection -> 'webhook_token',
             v_u || '_clicksend_secret', v_clicksend_secret,
             v_u || '_smtp', v_smtp,
             v_u || '_smtp_secret', v_smtp_secret,
+            v_u || '_number', v_number -> 'id',
+            v_u || '_identity', public.add_sender_identity(v_smtp, v_u || '@example.test', upper(v_u) || ' sender',
+                                                           p_verified => true) -> 'id',
             v_u || '_grant', public.grant_agent_permission(
                 v_agent, v_clicksend, array['sms', 'balance'],
                 p_daily_send_limit => 100, p_max_recipients_per_message => 10) -> 'id',
             v_u || '_smtp_grant', public.grant_agent_permission(v_agent, v_smtp, array['email']) -> 'id');
         v_key := public.issue_agent_key(v_agent, upper(v_u) || ' key');
         v_world := v_world || jsonb_build_object(v_u || '_key_id', v_key -> 'id', v_u || '_key', v_key -> 'key');
+
+        -- The team: a member who joined by invitation, a mail connection they may send on,
+        -- and an invitation nobody answered yet.
+        v_team := (public.create_workspace(upper(v_u) || ' team') ->> 'id')::uuid;
+        v_invite := public.invite_workspace_member(v_team, 'user_' || v_u || '_member@example.test');
+        perform tests.authenticate_as('user_' || v_u || '_member');
+        perform public.accept_workspace_invitation(v_invite ->> 'token');
+        perform tests.authenticate_as('user_' || v_u);
+        v_team_mail := public.create_connection('sendgrid', upper(v_u) || ' team SendGrid',
+            jsonb_build_object('api_key', 'SG.' || v_u || '-team-secret'),
+            jsonb_build_object('from_email', 'team@' || v_u || '.example.test'), p_workspace_id => v_team);
+        v_invite := public.invite_workspace_member(v_team, v_u || '-invitee@example.test');
+        v_world := v_world || jsonb_build_object(
+            v_u || '_team', v_team,
+            v_u || '_member_uid', v_member,
+            v_u || '_team_mail', v_team_mail -> 'id',
+            v_u || '_team_mail_webhook_token', v_team_mail -> 'webhook_token',
+            v_u || '_member_permission', public.set_member_permission((v_team_mail ->> 'id')::uuid, v_member,
+                p_can_view => true, p_can_send => true, p_scopes => array['email'], p_daily_send_limit => 10,
+                p_monthly_send_limit => 100, p_allowed_recipients => array['example.test']) -> 'id',
+            v_u || '_invitation', v_invite -> 'id',
+            v_u || '_invitation_token', v_invite -> 'token');
         perform tests.reset_authentication();
     end loop;
 
@@ -301,8 +356,10 @@ $$;
 /**
  * Activity for both fixture users, through the service-only tool-call path as
  * service_role: one SMS sent by each user's agent (begin + finish, provider message id
- * '<u>-msg-1'), and a delivery receipt for it through the webhook recorder. Adds
- * <u>_operation to tests.world. Needs tests.seed_world() first.
+ * '<u>-msg-1'), and a delivery receipt for it through the webhook recorder; one e-mail
+ * sent by user_<u>_member directly on <u>_team_mail (counted on their member permission,
+ * provider message id '<u>-mail-1') and its SendGrid delivery event. Adds <u>_operation
+ * and <u>_member_operation to tests.world. Needs tests.seed_world() first.
  */
 create function tests.seed_activity() returns jsonb
 language plpgsql
@@ -311,6 +368,7 @@ declare
     v_world jsonb := '{}';
     v_u text;
     v_begin jsonb;
+    v_member_begin jsonb;
 begin
     foreach v_u in array array['a', 'b'] loop
         perform tests.authenticate_as_service_role();
@@ -325,8 +383,22 @@ begin
         perform private.record_message_events(tests.world(v_u || '_webhook_token'), 'clicksend_sms', jsonb_build_array(
             jsonb_build_object('provider_event_id', v_u || '-msg-1:delivered', 'event_type', 'delivery_receipt',
                                'status', 'delivered', 'provider_message_id', v_u || '-msg-1', 'recipient', '+61400000001')));
+
+        v_member_begin := private.begin_tool_call('sendgrid_send_email',
+            p_user_id => tests.world(v_u || '_member_uid')::uuid, p_recipients => array['someone@example.test'],
+            p_auth_mode => 'user');
+        if not (v_member_begin ->> 'ok')::boolean then
+            raise exception 'tests: seed_activity could not begin the member''s call: %', v_member_begin;
+        end if;
+        perform private.finish_tool_call((v_member_begin ->> 'operation_id')::uuid, 'succeeded', 1,
+                                         array[v_u || '-mail-1'], '{"sent": 1}');
+        perform private.record_message_events(tests.world(v_u || '_team_mail_webhook_token'), 'sendgrid', jsonb_build_array(
+            jsonb_build_object('provider_event_id', v_u || '-mail-1:delivered', 'event_type', 'email_event',
+                               'status', 'delivered', 'provider_message_id', v_u || '-mail-1',
+                               'recipient', 'someone@example.test')));
         perform tests.reset_authentication();
-        v_world := v_world || jsonb_build_object(v_u || '_operation', v_begin -> 'operation_id');
+        v_world := v_world || jsonb_build_object(v_u || '_operation', v_begin -> 'operation_id',
+                                                 v_u || '_member_operation', v_member_begin -> 'operation_id');
     end loop;
     insert into tests.memory (key, value)
     select key, value from jsonb_each(v_world)

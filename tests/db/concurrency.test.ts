@@ -183,7 +183,7 @@ describe("private.begin_tool_call under real concurrency", () => {
 
     const sql = adminSql();
     try {
-      const [counter] = await sql`select used from public.usage_counters where permission_id = ${quotaPermissionId}`;
+      const [counter] = await sql`select used from public.usage_counters where subject_id = ${quotaPermissionId} and period = 'day'`;
       expect(counter.used, "usage_counters.used is exactly the limit").toBe(DAILY_LIMIT);
       const rows = await sql`
         select status, error_code, count(*)::int as n, sum(quota_reserved)::int as reserved
@@ -220,7 +220,7 @@ describe("private.begin_tool_call under real concurrency", () => {
 
     const sql = adminSql();
     try {
-      const [counter] = await sql`select used from public.usage_counters where permission_id = ${idemPermissionId}`;
+      const [counter] = await sql`select used from public.usage_counters where subject_id = ${idemPermissionId} and period = 'day'`;
       expect(counter.used, "one recipient reserved, once").toBe(1);
       const rows = await sql`select id, status, quota_reserved from public.operations where agent_id = ${idemAgentId}`;
       expect(rows.map((r) => ({ ...r }))).toEqual([

@@ -235,7 +235,8 @@ export async function operationRow(operationId: string): Promise<any> {
 /** Today's (UTC) usage counter of a grant: what the daily send limit is checked against. */
 export async function usedToday(permissionId: string): Promise<number> {
   const [row] = await fixtureAdminSql()`
-    select used from public.usage_counters where permission_id = ${permissionId} and usage_date = private.utc_today()`;
+    select used from public.usage_counters
+    where subject_id = ${permissionId} and period = 'day' and period_start = private.utc_today()`;
   return row?.used ?? 0;
 }
 

@@ -33,6 +33,12 @@ let starttlsConnectionId: string;
 let agent: Awaited<ReturnType<typeof agentWithKey>>;
 let permissionId: string;
 
+/** Makes a mail connection the owner's default mail connection (supabase-js, as the owner). */
+async function setDefaultMail(connectionId: string) {
+  const { error } = await owner.user.client.rpc("set_default_mail_connection", { p_connection_id: connectionId });
+  expect(error).toBeNull();
+}
+
 beforeAll(async () => {
   await smtpFake.reset();
   owner = await connectedUser();
@@ -105,13 +111,24 @@ describe("sending mail", () => {
     expect(await operationRow(data.operation_id)).toMatchObject({ auth_mode: "user", connection_id: starttlsConnectionId, agent_id: null, status: "succeeded" });
   });
 
-  it("asks which mailbox to use when the owner has two and names none (400), sending nothing", async () => {
+  it("asks which mailbox to use when the owner has two, names none, and neither is the default mail connection (400), sending nothing", async () => {
+    await setDefaultMail(owner.sendgrid.id);
     const before = (await smtpFake.messages()).length;
     const res = await callFunction("smtp/send", owner.user.token, { body: { to: ["dave@example.org"], subject: "Which one?", text: "?" } });
 
     expect(res.status).toBe(400);
     expect(res.body.error.details).toMatchObject({ reason: "ambiguous_connection" });
     expect((await smtpFake.messages()).length).toBe(before);
+  });
+
+  it("uses the workspace's default mail connection when a send names none and the default is one of the candidates", async () => {
+    await setDefaultMail(owner.smtp.id);
+    const subject = uniqueSubject("To the default");
+    const res = await callFunction("smtp/send", owner.user.token, { body: { to: ["dave@example.org"], subject, text: "default" } });
+
+    expect(res.status).toBe(200);
+    expect(await operationRow(res.body.operation_id)).toMatchObject({ connection_id: owner.smtp.id, status: "succeeded" });
+    expect((await smtpFake.messages()).some((m: any) => m.parsed.subject === subject)).toBe(true);
   });
 
   it("refuses CR/LF in the subject with 400 and sends nothing", async () => {

@@ -6,7 +6,7 @@
  * the real paths — supabase-js rpc to the PostgREST stand-in, PostgREST's own login
  * role, and a send through the functions (private.begin_tool_call returns the
  * credentials) — distinctive random credentials must appear nowhere in the server log
- * while the settings of 20261128000500_credential_logging.sql are in place, and must
+ * while the settings of the setup migration's credential logging section are in place, and must
  * appear once they are reset, so the check can fail. Every address is loopback.
  */
 import { randomBytes, randomUUID } from "node:crypto";
@@ -22,7 +22,14 @@ import { type StackHandle, startStack } from "../../packages/devstack/src/stack.
 import { createThrowawayCluster, type ThrowawayCluster } from "./cluster.ts";
 
 const DATABASE = "switchboard_credlog";
-const MIGRATION = join(REPO_ROOT, "supabase/migrations/20261128000500_credential_logging.sql");
+/** The setup migration's credential logging section (the DO block that sets the limits), on its own. */
+const SETUP_MIGRATION = join(REPO_ROOT, "supabase/migrations/20261128030100_setup.sql");
+function credentialLoggingSection(): string {
+  const text = readFileSync(SETUP_MIGRATION, "utf8");
+  const start = text.lastIndexOf("/**", text.indexOf("---- Section - Credential logging ----"));
+  if (start < 0) throw new Error(`no credential logging section in ${SETUP_MIGRATION}`);
+  return text.slice(start);
+}
 const SETTINGS = ["log_parameter_max_length", "log_parameter_max_length_on_error"];
 const stateDir = join(REPO_ROOT, ".devstack", "faults-credlog");
 
@@ -264,7 +271,7 @@ describe("credentials never reach the server log", () => {
       await sql`create role swb_credlog_migrator nologin createrole`;
       await sql.begin(async (tx) => {
         await tx`set local role swb_credlog_migrator`;
-        await tx.file(MIGRATION);
+        await tx.unsafe(credentialLoggingSection());
         throw new Error("rollback");
       }).catch((error: Error) => {
         if (error.message !== "rollback") throw error;

@@ -119,7 +119,7 @@ async function operation(id: string) {
 }
 
 async function usedToday(): Promise<number> {
-  const [row] = await admin`select coalesce(sum(used), 0)::int as used from public.usage_counters where permission_id = ${permissionId}`;
+  const [row] = await admin`select coalesce(sum(used), 0)::int as used from public.usage_counters where subject_id = ${permissionId} and period = 'day'`;
   return row.used;
 }
 

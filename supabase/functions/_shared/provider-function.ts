@@ -8,7 +8,7 @@ import { authenticate, type Caller } from "./auth.ts";
 import { asService } from "./db.ts";
 import { ApiError } from "./errors.ts";
 import { parseIdempotencyKey } from "./idempotency.ts";
-import { assertStorableJson, json, methodNotAllowed, readJsonObject, serveJson, subPath } from "./http.ts";
+import { assertStorableJson, json, methodNotAllowed, readJsonObject, requestClient, serveJson, subPath } from "./http.ts";
 import type { TestConnectionResult } from "./providers/types.ts";
 import { handleReconcile, type ProviderAsker } from "./reconcile.ts";
 import { networkPolicy, runTool } from "./tool-call.ts";
@@ -78,12 +78,15 @@ export type ConnectionTester = (connection: {
   network: NetworkPolicy;
 }) => Promise<TestConnectionResult>;
 
-/** Tests one of the caller's own connections and records the result on it. */
+/**
+ * Tests a connection the caller may configure (a workspace owner or admin, or a member
+ * with can_configure) and records the result on it and in the audit trail.
+ */
 async function handleConnectionTest(req: Request, provider: ProviderName, tester: ConnectionTester): Promise<Response> {
   const body = await readJsonObject(req);
   const caller: Caller = await authenticate(req, body);
   if (caller.mode !== "user" && caller.mode !== "service") {
-    throw new ApiError("permission_denied", "only the connection's owner (or the service key) can test a connection");
+    throw new ApiError("permission_denied", "only a signed-in member who may configure the connection (or the service key) can test it");
   }
   const connectionId = optionalConnectionId(body.connection_id);
   if (!connectionId) throw new ApiError("invalid_request", "connection_id is required");
@@ -98,12 +101,19 @@ async function handleConnectionTest(req: Request, provider: ProviderName, tester
     // A stored config or destination the rules refuse is the caller's 4xx (recorded on the
     // connection too, so the dashboard shows why); provider trouble is a failed test.
     if (error instanceof ApiError) {
-      await asService()`select private.record_connection_test(${connectionId}::uuid, false, ${result.message})`;
+      await recordTest(connectionId, false, result.message, caller.userId, req);
       throw error;
     }
   }
-  await asService()`select private.record_connection_test(${connectionId}::uuid, ${result.ok}, ${result.message})`;
+  await recordTest(connectionId, result.ok, result.message, caller.userId, req);
   return json({ connection_id: connectionId, ...result });
+}
+
+/** Records a test's result on the connection, and in the audit trail with who ran it and from where. */
+async function recordTest(connectionId: string, ok: boolean, message: string, actor: string, req: Request) {
+  const sql = asService();
+  await sql`select private.record_connection_test(${connectionId}::uuid, ${ok}, ${message}, ${actor}::uuid,
+    ${sql.json(requestClient(req) as never)}::jsonb)`;
 }
 
 export interface ProviderFunctionSpec {

@@ -30,6 +30,7 @@ interface BeginResult {
   error?: { code: string; message: string; details: unknown } | null;
   credentials?: Record<string, string>;
   config?: Record<string, unknown>;
+  sender?: string | null;
 }
 
 /**
@@ -200,7 +201,8 @@ export async function runTool(
       p_idempotency_key => ${idempotencyKey},
       p_request_hash => ${requestHash},
       p_request_summary => ${asService().json(tool.summarize(args) as never)}::jsonb,
-      p_auth_mode => ${caller.mode}
+      p_auth_mode => ${caller.mode},
+      p_sender => ${tool.sender?.(args) ?? null}
     ) as result`.catch((error: { code?: string; message?: string }) => {
       // Two calls with one key raced and the other one won: it is in flight.
       if (error.code === "PT409") throw new ApiError("conflict", error.message ?? "conflict", { retry_after: 1 });
@@ -230,6 +232,7 @@ export async function runTool(
       config: result.config ?? {},
       operationId,
       network: networkPolicy(),
+      sender: result.sender ?? null,
     }, args);
   } catch (error) {
     const base = error instanceof ProviderError

@@ -42,7 +42,7 @@ const senderId = z
   .string()
   .regex(SENDER_ID_PATTERN, "Sender id must be an E.164 number or 3-11 letters/digits without spaces.")
   .describe(
-    "Optional sender id: a dedicated number in E.164 or an alphanumeric tag of 3-11 letters/digits (recipients cannot reply to a tag). Omit to use the connection's default.",
+    "Optional sender id: a dedicated number in E.164 or an alphanumeric tag of 3-11 letters/digits (recipients cannot reply to a tag). Must be a number you may use when the account has registered numbers; omit to send from your default number (or the account's).",
   );
 
 /** ISO-8601 instant in the future → unix seconds. */
@@ -143,6 +143,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
   provider: "clicksend_sms",
   schema: sendSmsSchema,
   recipients: (args) => args.to,
+  sender: (args) => args.from,
   summarize(args) {
     const { encoding, segments } = countSmsSegments(args.body);
     return {
@@ -158,7 +159,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
     const messages = args.to.map((to) => ({
       to,
       body: args.body,
-      from: args.from,
+      from: ctx.sender ?? undefined,
       schedule: args.schedule_at,
       custom_string: ctx.operationId,
     }));
@@ -172,6 +173,7 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
   provider: "clicksend_sms",
   schema: sendMmsSchema,
   recipients: (args) => args.to,
+  sender: (args) => args.from,
   summarize(args) {
     return {
       recipient_count: args.to.length,
@@ -187,7 +189,7 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
       to,
       body: args.body,
       subject: args.subject,
-      from: args.from,
+      from: ctx.sender ?? undefined,
       schedule: args.schedule_at,
       custom_string: ctx.operationId,
     }));

@@ -25,6 +25,12 @@ export interface ToolContext {
   operationId: string;
   /** Required: every adapter is built with it, so no route can forget the network guard. */
   network: NetworkPolicy;
+  /**
+   * The number the message goes out from, as the database resolved it from the tool's
+   * `from` (a number the member may use, or their default, or the connection's); null
+   * to let the provider use the connection's own default.
+   */
+  sender?: string | null;
   options?: CallOptions;
 }
 
@@ -45,6 +51,8 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
    * Empty for read-only tools.
    */
   recipients(args: z.output<Schema>): string[];
+  /** The sender the caller named (`from`), checked against the member's numbers before the call. */
+  sender?(args: z.output<Schema>): string | undefined;
   /** Redacted request summary stored on the operation row: no bodies of secrets, no attachment content. */
   summarize(args: z.output<Schema>): Record<string, unknown>;
   /** Calls the provider. Throws ProviderError on failure. */

@@ -546,6 +546,8 @@ $$;
  * Authorizes one tool call and reserves what it needs, in one transaction (the steps
  * above, in order). Identify the caller by p_agent_key_hash, or by p_user_id (+
  * p_agent_id when an agent acts). p_sender is the send's `from`, when it names one.
+ * The config returned is the connection's, with a mail connection's default sender
+ * identity as its from_email / from_name.
  * Returns {ok:true, operation_id, credentials, config, sender, ...}, {ok:true,
  * replay:true, ...} for a repeated idempotency key whose call ended, or {ok:false,
  * error:{code, message, details}}; a keyed call still in flight is a conflict with
@@ -624,6 +626,10 @@ begin
 
     -- Credentials: read before any lock on shared rows is taken.
     select c.config, c.secret_id into v_config, v_secret_id from public.connections c where c.id = v_ctx.connection_id;
+    -- A mail connection's default sender identity is its from address.
+    v_config := v_config || coalesce((select jsonb_strip_nulls(jsonb_build_object('from_email', s.email, 'from_name', s.name))
+                                      from public.sender_identities s
+                                      where s.connection_id = v_ctx.connection_id and s.is_default), '{}');
     select decrypted_secret::jsonb into v_credentials from vault.decrypted_secrets where id = v_secret_id;
     if v_credentials is null then
         raise exception 'connection % has no credentials', v_ctx.connection_id using errcode = 'P0002';

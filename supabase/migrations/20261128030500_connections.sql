@@ -432,6 +432,10 @@ begin
     end if;
     perform private.validate_credentials(v_provider, p_credentials);
     perform private.validate_config(v_provider, coalesce(p_config, '{}'));
+    if 'email' = any (v_provider.channels) then
+        -- Two mail connections created at once must not both become the default.
+        perform 1 from public.workspaces where id = v_workspace_id for no key update;
+    end if;
 
     insert into public.connections (workspace_id, provider_id, name, config, granted_scopes, created_by, is_default_mail)
     values (v_workspace_id, v_provider.id, btrim(p_name), coalesce(p_config, '{}'),
@@ -452,7 +456,7 @@ begin
     return private.connection_json(v_connection);
 exception
     when unique_violation then
-        raise exception 'the workspace already has a connection named "%"', p_name using errcode = 'PT409';
+        raise exception 'the workspace already has a connection named "%"', btrim(p_name) using errcode = 'PT409';
 end
 $$;
 

@@ -4,6 +4,9 @@
  *  - A grant with daily_send_limit 10: exactly 10 calls are authorized, 90 get
  *    quota_exceeded, the counter ends at exactly 10 and every call is logged.
  *  - One idempotency key used by all 100 at once: exactly one reservation.
+ *  - Two agents of one team member, 50 calls each at once, against the member's daily
+ *    limit (their grants allow more): exactly the member's limit is authorized across
+ *    both agents, and the member's counter ends at exactly the limit.
  *
  * The database: SWITCHBOARD_TEST_DB_URL (a migrated database provided by the `db` vitest
  * project), else the pgTAP database. Everything this file creates is committed (the
@@ -35,6 +38,12 @@ interface Outcome {
 }
 
 const userId = randomUUID();
+const teamOwnerId = randomUUID();
+const teamMemberId = randomUUID();
+const MEMBER_DAILY_LIMIT = 40;
+let teamAgentIds: string[] = [];
+let teamMemberPermissionId = "";
+let teamConnectionId = "";
 let quotaAgentId = "";
 let quotaPermissionId = "";
 let idemAgentId = "";
@@ -45,13 +54,20 @@ function adminSql(): Sql {
   return postgres(DB_URL, { max: 1, onnotice: () => {} });
 }
 
-/** Runs `work` as the fixture user, exactly as PostgREST would (role + claims, transaction-local). */
-async function asUser<T>(sql: Sql, work: (tx: postgres.TransactionSql) => Promise<T>): Promise<T> {
+/** Runs `work` as a user (the fixture user by default), exactly as PostgREST would (role + claims, transaction-local). */
+async function asUser<T>(sql: Sql, work: (tx: postgres.TransactionSql) => Promise<T>, sub = userId): Promise<T> {
   return (await sql.begin(async (tx) => {
     await tx`select set_config('role', 'authenticated', true),
-                    set_config('request.jwt.claims', ${JSON.stringify({ sub: userId, role: "authenticated", aud: "authenticated" })}, true)`;
+                    set_config('request.jwt.claims', ${JSON.stringify({ sub, role: "authenticated", aud: "authenticated" })}, true)`;
     return work(tx);
   })) as T;
+}
+
+/** A confirmed e-mail user (the sign-up trigger gives them a personal workspace). */
+async function createUser(sql: Sql, id: string, label: string) {
+  await sql`insert into auth.users (id, aud, role, email, email_confirmed_at, raw_app_meta_data, raw_user_meta_data, created_at, updated_at)
+            values (${id}, 'authenticated', 'authenticated', ${`concurrency-${label}-${id}@example.test`}, now(),
+                    '{"provider": "email"}', '{}', now(), now())`;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -84,7 +100,7 @@ const CONNECT_PATIENCE_MS = 60_000;
  * waits until every one is ready, then lets all of them run `call` at the same moment.
  * Each transaction commits on its own, as an edge function's single statement would.
  */
-async function burst(call: (tx: postgres.TransactionSql) => Promise<BeginResult>): Promise<Outcome[]> {
+async function burst(call: (tx: postgres.TransactionSql, index: number) => Promise<BeginResult>): Promise<Outcome[]> {
   const deadline = Date.now() + CONNECT_PATIENCE_MS;
   const opened = await Promise.allSettled(Array.from({ length: PARALLEL }, () => openConnection(deadline)));
   const connections = opened.flatMap((o) => (o.status === "fulfilled" ? [o.value] : []));
@@ -95,7 +111,7 @@ async function burst(call: (tx: postgres.TransactionSql) => Promise<BeginResult>
     let ready = 0;
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const runs = connections.map(async (sql): Promise<Outcome> => {
+    const runs = connections.map(async (sql, index): Promise<Outcome> => {
       let pid = -1;
       try {
         return await sql.begin(async (tx) => {
@@ -103,7 +119,7 @@ async function burst(call: (tx: postgres.TransactionSql) => Promise<BeginResult>
           [{ pid }] = await tx<[{ pid: number }]>`select pg_backend_pid() as pid`;
           if (++ready === PARALLEL) release();
           await gate;
-          return { pid, result: await call(tx) };
+          return { pid, result: await call(tx, index) };
         });
       } catch (error) {
         const e = error as { code?: string; message: string };
@@ -116,11 +132,11 @@ async function burst(call: (tx: postgres.TransactionSql) => Promise<BeginResult>
   }
 }
 
-function sendSms(agentId: string, idempotencyKey: string | null = null) {
+function sendSms(agentId: string, idempotencyKey: string | null = null, principal = userId) {
   return async (tx: postgres.TransactionSql): Promise<BeginResult> => {
     const [{ result }] = await tx<[{ result: BeginResult }]>`
       select private.begin_tool_call('clicksend_send_sms',
-        p_user_id => ${userId}::uuid,
+        p_user_id => ${principal}::uuid,
         p_agent_id => ${agentId}::uuid,
         p_recipients => array['+61411111111'],
         p_idempotency_key => ${idempotencyKey},
@@ -154,6 +170,39 @@ beforeAll(async () => {
       quotaPermissionId = quotaPermission;
       idemPermissionId = idemPermission;
     });
+
+    // A team: the owner connects an account and gives the member a daily limit; the
+    // member's two agents are each granted that much (never more than the member holds).
+    await createUser(sql, teamOwnerId, "owner");
+    await createUser(sql, teamMemberId, "member");
+    const token = await asUser(sql, async (tx) => {
+      const [{ workspace }] = await tx`select public.create_workspace('concurrency team') ->> 'id' as workspace`;
+      const [{ connection }] = await tx`
+        select public.create_connection('clicksend_sms', 'team ClickSend',
+          ${sql.json({ username: "team", api_key: "team-secret" })}::jsonb, p_workspace_id => ${workspace}::uuid) ->> 'id' as connection`;
+      teamConnectionId = connection;
+      const [{ token }] = await tx`
+        select public.invite_workspace_member(${workspace}::uuid, ${`concurrency-member-${teamMemberId}@example.test`}) ->> 'token' as token`;
+      return token as string;
+    }, teamOwnerId);
+    await asUser(sql, (tx) => tx`select public.accept_workspace_invitation(${token})`, teamMemberId);
+    await asUser(sql, async (tx) => {
+      const [{ permission }] = await tx`
+        select public.set_member_permission(${teamConnectionId}::uuid, ${teamMemberId}::uuid, p_can_send => true,
+          p_scopes => array['sms'], p_daily_send_limit => ${MEMBER_DAILY_LIMIT}) ->> 'id' as permission`;
+      teamMemberPermissionId = permission;
+    }, teamOwnerId);
+    teamAgentIds = await asUser(sql, async (tx) => {
+      const ids: string[] = [];
+      for (const name of ["first", "second"]) {
+        const [{ workspace }] = await tx`select workspace_id as workspace from public.connections where id = ${teamConnectionId}`;
+        const [{ agent }] = await tx`select public.create_agent(${`concurrency team agent ${name}`}, p_workspace_id => ${workspace}::uuid) ->> 'id' as agent`;
+        await tx`select public.grant_agent_permission(${agent}::uuid, ${teamConnectionId}::uuid, array['sms'],
+          p_daily_send_limit => ${MEMBER_DAILY_LIMIT}, p_max_recipients_per_message => 1)`;
+        ids.push(agent);
+      }
+      return ids;
+    }, teamMemberId);
   } finally {
     await sql.end({ timeout: 2 });
   }
@@ -163,8 +212,10 @@ afterAll(async () => {
   const sql = adminSql();
   try {
     // The Vault secret is not owned by the user row; remove it first, then the user (cascades).
-    await sql`delete from vault.secrets where id = (select secret_id from public.connections where id = ${connectionId || null}::uuid)`;
-    await sql`delete from auth.users where id = ${userId}`;
+    await sql`delete from vault.secrets where id in (select secret_id from public.connections
+                                                     where id in (${connectionId || null}::uuid, ${teamConnectionId || null}::uuid))`;
+    await sql`delete from public.workspaces where primary_owner_user_id = ${teamOwnerId} and not personal`;
+    await sql`delete from auth.users where id in (${userId}, ${teamMemberId}, ${teamOwnerId})`;
   } finally {
     await sql.end({ timeout: 2 });
   }
@@ -226,6 +277,35 @@ describe("private.begin_tool_call under real concurrency", () => {
       expect(rows.map((r) => ({ ...r }))).toEqual([
         { id: winners[0].result!.operation_id, status: "pending", quota_reserved: 1 },
       ]);
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  }, 120_000);
+
+  it(`authorizes exactly the member's daily limit (${MEMBER_DAILY_LIMIT}) across two of their agents, ${PARALLEL} simultaneous sends`, async () => {
+    const outcomes = await burst((tx, index) => sendSms(teamAgentIds[index % 2], null, teamMemberId)(tx));
+
+    expect(new Set(outcomes.map((o) => o.pid)).size, "each call ran on its own connection").toBe(PARALLEL);
+    expect(outcomes.filter((o) => o.error), "no call failed with an error").toEqual([]);
+    const ok = outcomes.filter((o) => o.result?.ok === true);
+    const refused = outcomes.filter((o) => o.result?.ok === false);
+    expect(ok).toHaveLength(MEMBER_DAILY_LIMIT);
+    expect(refused.map((o) => (o.result!.error!.details as { limit?: string }).limit),
+      "every refusal names the member's daily limit").toEqual(Array(PARALLEL - MEMBER_DAILY_LIMIT).fill("member_daily"));
+
+    const sql = adminSql();
+    try {
+      const [member] = await sql`select used from public.usage_counters
+                                 where subject_id = ${teamMemberPermissionId} and period = 'day'`;
+      expect(member.used, "the member's counter is exactly the limit").toBe(MEMBER_DAILY_LIMIT);
+      const [grants] = await sql`select sum(u.used)::int as used from public.usage_counters u
+                                 join public.agent_permissions g on g.id = u.subject_id
+                                 where g.agent_id in ${sql(teamAgentIds)} and u.period = 'day'`;
+      expect(grants.used, "the two grants' counters add up to the same").toBe(MEMBER_DAILY_LIMIT);
+      const [ops] = await sql`select count(*) filter (where status = 'pending')::int as pending,
+                                     count(*) filter (where status = 'denied')::int as denied
+                              from public.operations where agent_id in ${sql(teamAgentIds)}`;
+      expect({ ...ops }).toEqual({ pending: MEMBER_DAILY_LIMIT, denied: PARALLEL - MEMBER_DAILY_LIMIT });
     } finally {
       await sql.end({ timeout: 2 });
     }

@@ -63,10 +63,12 @@ $$;
 
 /** The current UTC day, the unit of daily send limits. */
 create function private.utc_today() returns date
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    select (now() at time zone 'utc')::date
+begin
+    return (select (now() at time zone 'utc')::date);
+end
 $$;
 
 /** The signed-in user, or an error for anon and role-less callers. */

@@ -67,10 +67,12 @@ create trigger workspaces_touch before update on public.workspaces
 
 /** Rank of a role: member 1, admin 2, owner 3 (0 for anything else). */
 create function private.role_rank(p_role text) returns integer
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-    select case p_role when 'owner' then 3 when 'admin' then 2 when 'member' then 1 else 0 end
+begin
+    return (select case p_role when 'owner' then 3 when 'admin' then 2 when 'member' then 1 else 0 end);
+end
 $$;
 
 /**
@@ -78,12 +80,14 @@ $$;
  * SECURITY DEFINER so policies on workspace_members itself can use it.
  */
 create function private.workspace_role(p_workspace_id uuid, p_user_id uuid) returns text
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-    select m.role from public.workspace_members m
-    where m.workspace_id = p_workspace_id and m.user_id = p_user_id
+begin
+    return (select m.role from public.workspace_members m
+        where m.workspace_id = p_workspace_id and m.user_id = p_user_id);
+end
 $$;
 
 /**
@@ -92,12 +96,14 @@ $$;
  * has_role_on_account.) Every policy and RPC asks this question through here.
  */
 create function private.has_role_on_workspace(p_workspace_id uuid, p_role text default null) returns boolean
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-    select coalesce(private.role_rank(private.workspace_role(p_workspace_id, (select auth.uid())))
-                    >= private.role_rank(coalesce(p_role, 'member')), false)
+begin
+    return (select coalesce(private.role_rank(private.workspace_role(p_workspace_id, (select auth.uid())))
+                        >= private.role_rank(coalesce(p_role, 'member')), false));
+end
 $$;
 
 /** The workspaces the signed-in user belongs to (for policies over many rows). */
@@ -134,24 +140,28 @@ $$;
 
 /** The signed-in user's personal workspace (the default when a call names none). */
 create function private.personal_workspace_id() returns uuid
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-    select w.id from public.workspaces w where w.personal and w.primary_owner_user_id = (select auth.uid())
+begin
+    return (select w.id from public.workspaces w where w.personal and w.primary_owner_user_id = (select auth.uid()));
+end
 $$;
 
 /** p_workspace_id, or the caller's personal workspace when it is null. */
 create function private.workspace_or_personal(p_workspace_id uuid) returns uuid
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    select coalesce(p_workspace_id, private.personal_workspace_id())
+begin
+    return (select coalesce(p_workspace_id, private.personal_workspace_id()));
+end
 $$;
 
+-- workspace_role answers about any user: it stays with the definer functions.
 grant execute on function
     private.role_rank(text),
-    private.workspace_role(uuid, uuid),
     private.has_role_on_workspace(uuid, text),
     private.my_workspace_ids(),
     private.personal_workspace_id(),
@@ -406,7 +416,7 @@ $$;
 
 /**
  * The pending, unexpired invitation a token names, addressed to the signed-in user's
- * e-mail address, locked. Anything else is 'invitation not found' (PT404): a token never
+ * confirmed e-mail address, locked. Anything else is 'invitation not found' (PT404): a token never
  * reveals a workspace to someone it was not sent to.
  */
 create function private.invitation_for_caller(p_token text) returns public.workspace_invitations
@@ -419,7 +429,7 @@ declare
 begin
     select i.* into v_row from public.workspace_invitations i
     where i.token_hash = private.sha256_hex(coalesce(p_token, ''))
-      and i.email = (select lower(u.email) from auth.users u where u.id = v_uid)
+      and i.email = (select lower(u.email) from auth.users u where u.id = v_uid and u.email_confirmed_at is not null)
     for update;
     if not found or v_row.status <> 'pending' then
         raise exception 'invitation not found' using errcode = 'PT404';

@@ -55,9 +55,10 @@ create policy audit_events_select_policy on public.audit_events
 
 /**
  * The client of the current request, from the headers PostgREST (or the functions,
- * through `request.headers`) passed: {ip, user_agent}. The first X-Forwarded-For address
- * is the client as the platform's gateway saw it; a value that is not an address is
- * dropped rather than stored.
+ * through `request.headers`) passed: {ip, user_agent}. The address the platform's edge
+ * sets (CF-Connecting-IP on Supabase, else X-Real-IP) comes first; the first
+ * X-Forwarded-For entry is the fallback, and is whatever the client's first proxy
+ * reported. A value that is not an address is dropped rather than stored.
  */
 create function private.request_client() returns jsonb
 language plpgsql stable
@@ -71,8 +72,8 @@ begin
     if v_headers is null or jsonb_typeof(v_headers) <> 'object' then
         return '{}'::jsonb;
     end if;
-    v_ip := btrim(split_part(coalesce(v_headers ->> 'x-forwarded-for', v_headers ->> 'x-real-ip',
-                                      v_headers ->> 'cf-connecting-ip', ''), ',', 1));
+    v_ip := btrim(split_part(coalesce(v_headers ->> 'cf-connecting-ip', v_headers ->> 'x-real-ip',
+                                      v_headers ->> 'x-forwarded-for', ''), ',', 1));
     begin
         v_ip := host(v_ip::inet);
     exception when others then

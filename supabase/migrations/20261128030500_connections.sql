@@ -31,8 +31,6 @@ create table public.connections (
     last_tested_at timestamptz,
     last_test_ok boolean,
     last_test_message text,
-    /* unguessable token addressing this connection's provider webhooks */
-    webhook_token text not null unique default encode(extensions.gen_random_bytes(24), 'hex'),
     credentials_rotated_at timestamptz,
     created_by uuid references auth.users (id) on delete set null,
     deleted_at timestamptz,
@@ -48,6 +46,19 @@ create index connections_created_by_idx on public.connections (created_by);
 create unique index connections_workspace_name_key on public.connections (workspace_id, lower(name)) where deleted_at is null;
 create unique index connections_one_default_mail_key on public.connections (workspace_id)
     where is_default_mail and deleted_at is null;
+
+/* Apart from the connection so that only admins can read it: whoever holds it can post
+   events in the provider's name (ClickSend signs nothing). */
+create table public.connection_webhooks (
+    connection_id uuid primary key,
+    workspace_id uuid not null,
+    /* unguessable token addressing this connection's provider webhooks */
+    webhook_token text not null unique default encode(extensions.gen_random_bytes(24), 'hex'),
+    created_at timestamptz not null default now(),
+    foreign key (connection_id, workspace_id) references public.connections (id, workspace_id) on delete cascade
+);
+comment on table public.connection_webhooks is 'The webhook token of each connection: readable by the workspace''s admins only.';
+create index connection_webhooks_connection_workspace_idx on public.connection_webhooks (connection_id, workspace_id);
 
 create table public.member_permissions (
     id uuid primary key default gen_random_uuid(),
@@ -95,6 +106,7 @@ create table public.phone_numbers (
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     unique (connection_id, e164),
+    unique (id, connection_id),
     foreign key (connection_id, workspace_id) references public.connections (id, workspace_id) on delete cascade
 );
 comment on table public.phone_numbers is 'Numbers of a connection: assigned to a member or in the pool, one default per connection.';
@@ -105,15 +117,18 @@ create unique index phone_numbers_one_default_key on public.phone_numbers (conne
 create table public.member_default_numbers (
     workspace_id uuid not null,
     user_id uuid not null references auth.users (id) on delete cascade,
-    connection_id uuid not null references public.connections (id) on delete cascade,
-    phone_number_id uuid not null references public.phone_numbers (id) on delete cascade,
+    connection_id uuid not null,
+    phone_number_id uuid not null,
     primary key (user_id, connection_id),
+    foreign key (phone_number_id, connection_id) references public.phone_numbers (id, connection_id) on delete cascade,
+    foreign key (connection_id, workspace_id) references public.connections (id, workspace_id) on delete cascade,
     foreign key (workspace_id, user_id) references public.workspace_members (workspace_id, user_id) on delete cascade
 );
 comment on table public.member_default_numbers is 'The number a member sends from on a connection when a send names none.';
 create index member_default_numbers_workspace_user_idx on public.member_default_numbers (workspace_id, user_id);
 create index member_default_numbers_connection_id_idx on public.member_default_numbers (connection_id);
-create index member_default_numbers_phone_number_id_idx on public.member_default_numbers (phone_number_id);
+create index member_default_numbers_phone_number_id_idx on public.member_default_numbers (phone_number_id, connection_id);
+create index member_default_numbers_connection_workspace_idx on public.member_default_numbers (connection_id, workspace_id);
 
 create table public.sender_identities (
     id uuid primary key default gen_random_uuid(),
@@ -187,10 +202,12 @@ create trigger connections_check_scopes before insert or update of granted_scope
 
 /** Is this provider a mail provider (its connections take part in the default mail rule)? */
 create function private.is_mail_provider(p_provider_id uuid) returns boolean
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    select coalesce((select 'email' = any (p.channels) from public.service_providers p where p.id = p_provider_id), false)
+begin
+    return (select coalesce((select 'email' = any (p.channels) from public.service_providers p where p.id = p_provider_id), false));
+end
 $$;
 
 /**
@@ -302,17 +319,20 @@ begin
 end
 $$;
 
-/** May the signed-in user see this connection (policy helper)? */
+/** May the signed-in user see this connection (the policy helper; it asks only about the caller)? */
 create function private.can_view_connection(p_connection_id uuid) returns boolean
-language sql stable
+language plpgsql stable
+security definer
 set search_path = ''
 as $$
-    select private.connection_access(p_connection_id, (select auth.uid())) is not null
+begin
+    return (select private.connection_access(p_connection_id, (select auth.uid())) is not null);
+end
 $$;
 
+-- Only the question about the caller is executable by API roles (the policies ask it);
+-- the helpers that answer about any user stay with the definer functions.
 grant execute on function
-    private.live_member_permission(uuid, uuid),
-    private.connection_access(uuid, uuid),
     private.can_view_connection(uuid),
     private.is_mail_provider(uuid)
 to authenticated, service_role;
@@ -355,25 +375,30 @@ $$;
 
 -- ---- Section - Row level security ----
 alter table public.connections enable row level security;
+alter table public.connection_webhooks enable row level security;
 alter table public.member_permissions enable row level security;
 alter table public.phone_numbers enable row level security;
 alter table public.member_default_numbers enable row level security;
 alter table public.sender_identities enable row level security;
 
 -- Writes go through the RPCs, which check roles and audit.
-grant select on public.connections, public.member_permissions, public.phone_numbers, public.member_default_numbers,
-    public.sender_identities to authenticated;
-grant select, insert, update, delete on public.connections, public.member_permissions, public.phone_numbers,
-    public.member_default_numbers, public.sender_identities to service_role;
+grant select on public.connections, public.connection_webhooks, public.member_permissions, public.phone_numbers,
+    public.member_default_numbers, public.sender_identities to authenticated;
+grant select, insert, update, delete on public.connections, public.connection_webhooks, public.member_permissions,
+    public.phone_numbers, public.member_default_numbers, public.sender_identities to service_role;
 
 create policy connections_select_policy on public.connections
     for select to authenticated
     using (deleted_at is null and private.can_view_connection(id));
 
+create policy connection_webhooks_select_policy on public.connection_webhooks
+    for select to authenticated
+    using (private.has_role_on_workspace(workspace_id, 'admin'));
+
 -- Admins see every member's permissions; a member sees their own.
 create policy member_permissions_select_policy on public.member_permissions
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy phone_numbers_select_policy on public.phone_numbers
     for select to authenticated
@@ -381,7 +406,7 @@ create policy phone_numbers_select_policy on public.phone_numbers
 
 create policy member_default_numbers_select_policy on public.member_default_numbers
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy sender_identities_select_policy on public.sender_identities
     for select to authenticated
@@ -400,7 +425,8 @@ as $$
         'name', c.name, 'config', c.config, 'granted_scopes', to_jsonb(c.granted_scopes),
         'status', c.status, 'has_credentials', c.secret_id is not null, 'is_default_mail', c.is_default_mail,
         'last_tested_at', c.last_tested_at, 'last_test_ok', c.last_test_ok, 'last_test_message', c.last_test_message,
-        'webhook_token', case when private.has_role_on_workspace(c.workspace_id, 'admin') then c.webhook_token end,
+        'webhook_token', case when private.has_role_on_workspace(c.workspace_id, 'admin')
+                              then (select w.webhook_token from public.connection_webhooks w where w.connection_id = c.id) end,
         'credentials_rotated_at', c.credentials_rotated_at, 'created_by', c.created_by,
         'created_at', c.created_at, 'updated_at', c.updated_at
     )
@@ -450,6 +476,7 @@ begin
                                         'Credentials of Switchboard connection ' || v_connection.id)
     where id = v_connection.id
     returning * into v_connection;
+    insert into public.connection_webhooks (connection_id, workspace_id) values (v_connection.id, v_workspace_id);
     perform private.audit(v_workspace_id, 'credentials.created', 'connection', v_connection.id::text,
                           jsonb_build_object('provider', p_provider, 'name', v_connection.name,
                                              'credential_fields', (select jsonb_agg(k) from jsonb_object_keys(p_credentials) k)));
@@ -462,7 +489,8 @@ $$;
 
 /**
  * Changes a connection: keys present in p_changes are applied. name and config: admins
- * and members with can_configure; scopes and status ('active'|'disabled'): admins.
+ * and members with can_configure, except where the credentials go (host, port, security,
+ * TLS settings, base_url): admins; scopes and status ('active'|'disabled'): admins.
  * Narrowing scopes also narrows every grant and member permission on it; a grant left
  * with no scope is removed.
  */
@@ -482,6 +510,12 @@ begin
     select * into v_provider from public.service_providers where id = v_connection.provider_id;
     if p_changes ? 'config' then
         perform private.validate_config(v_provider, p_changes -> 'config');
+        -- Where the credentials are sent is an admin's decision: a member who may configure
+        -- could otherwise point the SMTP host or an API base URL at a server of their own.
+        if exists (select 1 from unnest(array['host', 'port', 'security', 'tls_servername', 'tls_ca', 'base_url']) k
+                   where (p_changes -> 'config' -> k) is distinct from (v_connection.config -> k)) then
+            perform private.accessible_connection(p_connection_id, 'admin');
+        end if;
     end if;
     if p_changes ? 'status' and p_changes ->> 'status' not in ('active', 'disabled') then
         raise exception 'status must be active or disabled' using errcode = '22023';
@@ -628,28 +662,33 @@ $$;
  * may configure it (an owner, an admin or a member with can_configure); else null.
  */
 create function private.connection_for_test(p_user_id uuid, p_connection_id uuid, p_provider text) returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-    select jsonb_build_object('connection_id', c.id, 'config', c.config,
-                              'credentials', (select s.decrypted_secret::jsonb from vault.decrypted_secrets s where s.id = c.secret_id))
-    from public.connections c
-    join public.service_providers p on p.id = c.provider_id
-    where c.id = p_connection_id and p.name = p_provider and c.deleted_at is null
-      and private.connection_access(c.id, p_user_id) in ('admin', 'configure')
+begin
+    return (select jsonb_build_object('connection_id', c.id, 'config', c.config,
+                                  'credentials', (select s.decrypted_secret::jsonb from vault.decrypted_secrets s where s.id = c.secret_id))
+        from public.connections c
+        join public.service_providers p on p.id = c.provider_id
+        where c.id = p_connection_id and p.name = p_provider and c.deleted_at is null
+          and private.connection_access(c.id, p_user_id) in ('admin', 'configure'));
+end
 $$;
 
 /** The connection a webhook token addresses (for signature checks before recording). */
 create function private.webhook_connection(p_webhook_token text, p_provider text) returns jsonb
-language sql stable
+language plpgsql stable
 security definer
 set search_path = ''
 as $$
-    select jsonb_build_object('connection_id', c.id, 'workspace_id', c.workspace_id, 'config', c.config)
-    from public.connections c
-    join public.service_providers p on p.id = c.provider_id
-    where c.webhook_token = p_webhook_token and p.name = p_provider and c.deleted_at is null
+begin
+    return (select jsonb_build_object('connection_id', c.id, 'workspace_id', c.workspace_id, 'config', c.config)
+        from public.connections c
+        join public.service_providers p on p.id = c.provider_id
+        join public.connection_webhooks w on w.connection_id = c.id
+        where w.webhook_token = p_webhook_token and p.name = p_provider and c.deleted_at is null);
+end
 $$;
 
 -- ---- Section - Member permission RPCs ----
@@ -784,6 +823,10 @@ declare
         not exists (select 1 from public.phone_numbers n where n.connection_id = p_connection_id and n.is_default));
     v_row public.phone_numbers;
 begin
+    if not exists (select 1 from public.service_providers p
+                   where p.id = v_connection.provider_id and p.channels && array['sms', 'mms', 'whatsapp', 'voice']) then
+        raise exception 'phone numbers belong to SMS, MMS, WhatsApp or voice connections' using errcode = '22023';
+    end if;
     if v_default then
         update public.phone_numbers set is_default = false where connection_id = p_connection_id and is_default;
     end if;
@@ -815,9 +858,10 @@ declare
     v_row public.phone_numbers;
 begin
     select * into v_row from public.phone_numbers where id = p_phone_number_id;
-    if not found or not private.has_role_on_workspace(v_row.workspace_id, 'admin') then
+    if not found or not private.can_view_connection(v_row.connection_id) then
         raise exception 'phone number not found' using errcode = 'PT404';
     end if;
+    perform private.require_role(v_row.workspace_id, 'admin');
     perform private.assert_change_keys(p_changes, array['friendly_name', 'capabilities', 'status', 'assigned_to', 'is_default']);
     if (p_changes ->> 'is_default')::boolean then
         update public.phone_numbers set is_default = false
@@ -852,9 +896,10 @@ declare
     v_row public.phone_numbers;
 begin
     select * into v_row from public.phone_numbers where id = p_phone_number_id;
-    if not found or not private.has_role_on_workspace(v_row.workspace_id, 'admin') then
+    if not found or not private.can_view_connection(v_row.connection_id) then
         raise exception 'phone number not found' using errcode = 'PT404';
     end if;
+    perform private.require_role(v_row.workspace_id, 'admin');
     delete from public.phone_numbers where id = p_phone_number_id;
     perform private.audit(v_row.workspace_id, 'number.deleted', 'phone_number', v_row.id::text,
                           jsonb_build_object('e164', v_row.e164));
@@ -867,12 +912,14 @@ $$;
  * on, assigned to them or in the pool; owners and admins may use any active number.
  */
 create function private.may_use_number(p_number public.phone_numbers, p_user_id uuid) returns boolean
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    select p_number.status = 'active'
-       and (private.workspace_role(p_number.workspace_id, p_user_id) in ('owner', 'admin')
-            or (p_number.assigned_to is null or p_number.assigned_to = p_user_id))
+begin
+    return (select p_number.status = 'active'
+           and (private.workspace_role(p_number.workspace_id, p_user_id) in ('owner', 'admin')
+                or (p_number.assigned_to is null or p_number.assigned_to = p_user_id)));
+end
 $$;
 
 /**
@@ -897,7 +944,7 @@ begin
     if v_user <> v_uid then
         perform private.require_role(v_row.workspace_id, 'admin');
     end if;
-    if private.connection_access(v_row.connection_id, v_user) not in ('admin', 'configure', 'send')
+    if coalesce(private.connection_access(v_row.connection_id, v_user), 'none') not in ('admin', 'configure', 'send')
        or not private.may_use_number(v_row, v_user) then
         raise exception '% is not a number this member may send from', v_row.e164 using errcode = '42501';
     end if;

@@ -151,37 +151,41 @@ create trigger agent_permissions_check
  *  '*.example.com'       any subdomain of example.com
  */
 create function private.recipient_matches(p_recipient text, p_pattern text) returns boolean
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
+begin
     -- Defence in depth: the functions already lower-case addresses, but the rule must
     -- not depend on it. The domain is what follows the LAST '@'.
-    with r as (select lower(p_recipient) as address,
-                      substring(lower(p_recipient) from '@([^@]*)$') as domain,
-                      lower(p_pattern) as pattern)
-    select case
-        when r.pattern like '+%' then starts_with(r.address, r.pattern)
-        when r.domain is null then false
-        when r.pattern like '*.%' then r.domain like '%.' || substr(r.pattern, 3)
-        when r.pattern like '@%' then r.domain = substr(r.pattern, 2)
-        when position('@' in r.pattern) > 0 then r.address = r.pattern
-        else r.domain = r.pattern
-    end
-    from r
+    return (with r as (select lower(p_recipient) as address,
+                          substring(lower(p_recipient) from '@([^@]*)$') as domain,
+                          lower(p_pattern) as pattern)
+        select case
+            when r.pattern like '+%' then starts_with(r.address, r.pattern)
+            when r.domain is null then false
+            when r.pattern like '*.%' then r.domain like '%.' || substr(r.pattern, 3)
+            when r.pattern like '@%' then r.domain = substr(r.pattern, 2)
+            when position('@' in r.pattern) > 0 then r.address = r.pattern
+            else r.domain = r.pattern
+        end
+        from r);
+end
 $$;
 
 /** The first recipient that the allowed/blocked lists refuse, or null when all pass. */
 create function private.first_refused_recipient(p_recipients text[], p_allowed text[], p_blocked text[])
 returns text
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-    select r
-    from unnest(p_recipients) as r
-    where exists (select 1 from unnest(p_blocked) b where private.recipient_matches(r, b))
-       or (cardinality(p_allowed) > 0
-           and not exists (select 1 from unnest(p_allowed) a where private.recipient_matches(r, a)))
-    limit 1
+begin
+    return (select r
+        from unnest(p_recipients) as r
+        where exists (select 1 from unnest(p_blocked) b where private.recipient_matches(r, b))
+           or (cardinality(p_allowed) > 0
+               and not exists (select 1 from unnest(p_allowed) a where private.recipient_matches(r, a)))
+        limit 1);
+end
 $$;
 
 -- ---- Section - Effective rights ----
@@ -227,15 +231,17 @@ create type private.effective_right as (
 create function private.access_dead_reason(
     p_role text, p_permission public.member_permissions, p_connection_status text
 ) returns text
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-    select case
-        when p_role is null then 'principal_not_member'
-        when p_role = 'member' and (p_permission.id is null or not p_permission.can_view) then 'no_member_permission'
-        when p_role = 'member' and p_permission.expires_at <= now() then 'member_permission_expired'
-        when p_connection_status <> 'active' then 'connection_inactive'
-    end
+begin
+    return (select case
+            when p_role is null then 'principal_not_member'
+            when p_role = 'member' and (p_permission.id is null or not p_permission.can_view) then 'no_member_permission'
+            when p_role = 'member' and p_permission.expires_at <= now() then 'member_permission_expired'
+            when p_connection_status <> 'active' then 'connection_inactive'
+        end);
+end
 $$;
 
 /**
@@ -317,9 +323,10 @@ grant update (name, description, is_active) on public.agents to authenticated;
 grant select on public.agent_permissions, public.agent_keys to authenticated;
 grant select, insert, update, delete on public.agents, public.agent_permissions, public.agent_keys to service_role;
 
+-- A member's own agents are theirs while they are in the workspace; admins see them all.
 create policy agents_select_policy on public.agents
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy agents_insert_policy on public.agents
     for insert to authenticated
@@ -327,27 +334,28 @@ create policy agents_insert_policy on public.agents
 
 create policy agents_update_policy on public.agents
     for update to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'))
-    with check (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end))
+    with check (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy agents_delete_policy on public.agents
     for delete to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy agent_permissions_select_policy on public.agent_permissions
     for select to authenticated
-    using (private.has_role_on_workspace(workspace_id, 'admin')
-           or exists (select 1 from public.agents a where a.id = agent_id and a.user_id = (select auth.uid())));
+    using (private.has_role_on_workspace(workspace_id, case when exists (
+               select 1 from public.agents a where a.id = agent_id and a.user_id = (select auth.uid())) then 'member' else 'admin' end));
 
 create policy agent_keys_select_policy on public.agent_keys
     for select to authenticated
-    using (private.has_role_on_workspace(workspace_id, 'admin')
-           or exists (select 1 from public.agents a where a.id = agent_id and a.user_id = (select auth.uid())));
+    using (private.has_role_on_workspace(workspace_id, case when exists (
+               select 1 from public.agents a where a.id = agent_id and a.user_id = (select auth.uid())) then 'member' else 'admin' end));
 
 -- ---- Section - Agent RPCs ----
 
 /**
- * An agent the signed-in user may manage: its principal, or an admin of its workspace.
+ * An agent the signed-in user may manage: its principal while a member of its workspace,
+ * or an admin of it.
  * Anything else is 'agent not found' (PT404): another workspace's agent is never confirmed.
  */
 create function private.managed_agent(p_agent_id uuid) returns public.agents
@@ -359,7 +367,8 @@ declare
     v_agent public.agents;
 begin
     select * into v_agent from public.agents where id = p_agent_id;
-    if not found or (v_agent.user_id <> v_uid and not private.has_role_on_workspace(v_agent.workspace_id, 'admin')) then
+    if not found or not private.has_role_on_workspace(v_agent.workspace_id,
+                                                      case when v_agent.user_id = v_uid then 'member' else 'admin' end) then
         raise exception 'agent not found' using errcode = 'PT404';
     end if;
     return v_agent;

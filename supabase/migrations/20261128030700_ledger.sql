@@ -92,11 +92,11 @@ grant select, insert, update, delete on public.operations, public.usage_counters
 -- A member sees the calls made for them (by them or their agents); admins see the workspace's.
 create policy operations_select_policy on public.operations
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 create policy usage_counters_select_policy on public.usage_counters
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 -- ---- Section - Call context and denials ----
 
@@ -222,7 +222,8 @@ $$;
  * (or the member's own access) on connections of the capability's provider, narrowed by
  * p_connection_id or p_connection_ref (a prefix of the id, from a tool-name suffix). A
  * dead right never makes a live one ambiguous; among several live ones the workspace's
- * default mail connection is chosen, else the caller must name one.
+ * default mail connection is chosen, else the caller must name one; a single candidate is
+ * resolved even when dead (check_call_rules then says why); several dead ones are refused.
  */
 create function private.resolve_right(
     p_ctx private.call_context, p_provider public.service_providers, p_connection_id uuid, p_connection_ref text
@@ -247,10 +248,18 @@ begin
     if cardinality(v_live) = 1 then
         v_right := v_live[1];
     elsif cardinality(v_live) > 1 and p_connection_id is null and p_connection_ref is null
-          and exists (select 1 from unnest(v_live) c join public.connections d on d.id = c.connection_id and d.is_default_mail) then
+          and (select count(*) from unnest(v_live) c
+               join public.connections d on d.id = c.connection_id and d.is_default_mail) = 1 then
         v_right := (select c from unnest(v_live) c join public.connections d on d.id = c.connection_id and d.is_default_mail);
     elsif cardinality(v_candidates) = 1 then
         v_right := v_candidates[1];
+    elsif cardinality(v_candidates) > 1 and cardinality(v_live) = 0 then
+        -- Never ask the caller to choose between connections none of which it may use.
+        p_ctx.denial := private.deny(p_ctx, 'permission_denied',
+                               format('none of the %s %s connections is usable now (revoked, expired or inactive)',
+                                      cardinality(v_candidates), p_provider.display_name),
+                               jsonb_build_object('reason', 'no_live_grant'));
+        return p_ctx;
     elsif cardinality(v_candidates) = 0 then
         p_ctx.denial := private.deny(p_ctx, 'permission_denied',
                                case when p_ctx.agent_id is null then format('no %s connection', p_provider.display_name)
@@ -260,7 +269,7 @@ begin
     else
         p_ctx.denial := private.deny(p_ctx, 'invalid_request',
                                format('%s %s connections are available; name one with connection_id',
-                                      greatest(cardinality(v_live), cardinality(v_candidates)), p_provider.display_name),
+                                      cardinality(v_live), p_provider.display_name),
                                jsonb_build_object('reason', 'ambiguous_connection'));
         return p_ctx;
     end if;
@@ -529,15 +538,17 @@ $$;
  * (what the provider has no record of).
  */
 create function private.give_back_quota(p_operation public.operations, p_amount integer) returns void
-language sql
+language plpgsql
 set search_path = ''
 as $$
+begin
     update public.usage_counters
-    set used = greatest(used - p_amount, 0)
-    where p_amount > 0
-      and subject_id in (p_operation.permission_id, p_operation.member_permission_id)
-      and ((period = 'day' and period_start = p_operation.quota_date)
-           or (period = 'month' and period_start = date_trunc('month', p_operation.quota_date)::date))
+        set used = greatest(used - p_amount, 0)
+        where p_amount > 0
+          and subject_id in (p_operation.permission_id, p_operation.member_permission_id)
+          and ((period = 'day' and period_start = p_operation.quota_date)
+               or (period = 'month' and period_start = date_trunc('month', p_operation.quota_date)::date));
+end
 $$;
 
 -- ---- Section - Begin and finish ----

@@ -38,7 +38,7 @@ grant select, insert, update, delete on public.message_events to service_role;
 -- A member sees the events of the calls made for them; admins see the workspace's.
 create policy message_events_select_policy on public.message_events
     for select to authenticated
-    using (user_id = (select auth.uid()) or private.has_role_on_workspace(workspace_id, 'admin'));
+    using (private.has_role_on_workspace(workspace_id, case when user_id = (select auth.uid()) then 'member' else 'admin' end));
 
 -- ---- Section - Recording ----
 
@@ -66,7 +66,8 @@ declare
 begin
     select c.* into v_connection
     from public.connections c join public.service_providers p on p.id = c.provider_id
-    where c.webhook_token = p_webhook_token and p.name = p_provider and c.deleted_at is null;
+    join public.connection_webhooks w on w.connection_id = c.id
+    where w.webhook_token = p_webhook_token and p.name = p_provider and c.deleted_at is null;
     if not found then
         return jsonb_build_object('ok', false);
     end if;

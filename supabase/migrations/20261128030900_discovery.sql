@@ -15,31 +15,35 @@ create function private.limits_text(
     p_max_recipients integer, p_daily_limit integer, p_remaining_today integer, p_monthly_limit integer,
     p_remaining_month integer, p_allowed text[], p_blocked text[], p_expires_at timestamptz, p_sends_messages boolean
 ) returns text
-language sql immutable
+language plpgsql immutable
 set search_path = ''
 as $$
-    select concat_ws(' ',
-        case when p_sends_messages then format('Max %s recipients per message.', p_max_recipients) end,
-        case when p_sends_messages and p_daily_limit is not null
-             then format('%s of %s messages left today (UTC).', p_remaining_today, p_daily_limit) end,
-        case when p_sends_messages and p_monthly_limit is not null
-             then format('%s of %s messages left this month (UTC).', p_remaining_month, p_monthly_limit) end,
-        case when p_sends_messages and cardinality(p_allowed) > 0
-             then format('Only to: %s.', array_to_string(p_allowed, ', ')) end,
-        case when p_sends_messages and cardinality(p_blocked) > 0
-             then format('Never to: %s.', array_to_string(p_blocked, ', ')) end,
-        case when p_expires_at is not null
-             then format('Access expires %s.', to_char(p_expires_at at time zone 'utc', 'YYYY-MM-DD HH24:MI "UTC"')) end
-    )
+begin
+    return (select concat_ws(' ',
+            case when p_sends_messages then format('Max %s recipients per message.', p_max_recipients) end,
+            case when p_sends_messages and p_daily_limit is not null
+                 then format('%s of %s messages left today (UTC).', p_remaining_today, p_daily_limit) end,
+            case when p_sends_messages and p_monthly_limit is not null
+                 then format('%s of %s messages left this month (UTC).', p_remaining_month, p_monthly_limit) end,
+            case when p_sends_messages and cardinality(p_allowed) > 0
+                 then format('Only to: %s.', array_to_string(p_allowed, ', ')) end,
+            case when p_sends_messages and cardinality(p_blocked) > 0
+                 then format('Never to: %s.', array_to_string(p_blocked, ', ')) end,
+            case when p_expires_at is not null
+                 then format('Access expires %s.', to_char(p_expires_at at time zone 'utc', 'YYYY-MM-DD HH24:MI "UTC"')) end
+        ));
+end
 $$;
 
 /** Messages used on one counter (0 when it has none yet). */
 create function private.counter_used(p_subject_id uuid, p_period text, p_period_start date) returns integer
-language sql stable
+language plpgsql stable
 set search_path = ''
 as $$
-    select coalesce((select u.used from public.usage_counters u
-                     where u.subject_id = p_subject_id and u.period = p_period and u.period_start = p_period_start), 0)
+begin
+    return (select coalesce((select u.used from public.usage_counters u
+                         where u.subject_id = p_subject_id and u.period = p_period and u.period_start = p_period_start), 0));
+end
 $$;
 
 -- ---- Section - Tool lists ----

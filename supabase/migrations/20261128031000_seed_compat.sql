@@ -99,7 +99,8 @@ $$;
 
 /**
  * Logs an SMTP operation the seeds' way (service only), in the workspace of the
- * connection (or of the agent). Returns the operation id.
+ * connection (or of the agent): the connection must be an SMTP one, and the agent in the
+ * same workspace. Returns the operation id.
  */
 create function private.log_smtp_operation(
     p_agent_id uuid,
@@ -124,6 +125,15 @@ declare
 begin
     if v_workspace_id is null then
         raise exception 'unknown connection and agent' using errcode = 'P0002';
+    end if;
+    if p_smtp_config_id is not null and not exists (
+           select 1 from public.connections c join public.service_providers p on p.id = c.provider_id
+           where c.id = p_smtp_config_id and p.name = 'smtp') then
+        raise exception 'connection % is not an SMTP connection', p_smtp_config_id using errcode = '22023';
+    end if;
+    if p_agent_id is not null and not exists (
+           select 1 from public.agents a where a.id = p_agent_id and a.workspace_id = v_workspace_id) then
+        raise exception 'the agent and the connection belong to different workspaces' using errcode = '42501';
     end if;
     insert into public.operations (workspace_id, user_id, agent_id, connection_id, capability_key, auth_mode, status,
                                    recipient_count, request_summary, response, error_message, duration_ms, finished_at)

@@ -467,7 +467,7 @@ begin
         't_workspace', v_workspace,
         't_invitation_token', v_invite ->> 'token',
         't_clicksend', v_clicksend,
-        't_webhook_token', (select c.webhook_token from public.connections c where c.id = v_clicksend),
+        't_webhook_token', (select w.webhook_token from public.connection_webhooks w where w.connection_id = v_clicksend),
         't_smtp', public.create_connection('smtp', 'Acme SMTP', '{"username": "acme", "password": "acme-smtp-secret"}',
             '{"host": "smtp.example.test", "port": 465, "security": "tls", "from_email": "team@acme.test"}',
             p_workspace_id => v_workspace) -> 'id',

@@ -1,17 +1,29 @@
 /**
  * Structure and privileges (README, "Security model"): RLS everywhere, explicit grants, SECURITY
- * DEFINER only in `private` with an empty search_path, nothing for anon, Vault sealed.
- * Catalog checks name the offending objects in their diagnostics.
+ * DEFINER only in `private` with an empty search_path, nothing for anon, Vault sealed, every
+ * tenant row tagged with its workspace. Catalog checks name the offending objects in their
+ * diagnostics. The lists here are exact on purpose: a new table, RPC or grant fails this file
+ * until it is added here and covered by 02-table-isolation / 03-rpc-isolation.
  */
 begin;
 set local search_path = extensions, public;
-select plan(30);
+select plan(34);
 
 -- ---- Tables and RLS -------------------------------------------------------------
 select tables_are('public', array[
-    'service_providers', 'integration_capabilities', 'agents', 'connections', 'agent_permissions',
-    'agent_keys', 'operations', 'message_events', 'usage_counters'
-], 'public holds exactly the tables this suite covers (a new table needs RLS tests here)');
+    'service_providers', 'integration_capabilities',
+    'workspaces', 'workspace_members', 'workspace_invitations', 'audit_events',
+    'connections', 'connection_webhooks', 'member_permissions', 'phone_numbers', 'member_default_numbers', 'sender_identities',
+    'agents', 'agent_permissions', 'agent_keys', 'operations', 'usage_counters', 'message_events'
+], 'public holds exactly the tables this suite covers (a new table needs RLS tests in 02-table-isolation)');
+
+select is_empty($$
+    select c.relname from pg_class c
+    where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+      and c.relname not in ('service_providers', 'integration_capabilities', 'workspaces')
+      and not exists (select 1 from pg_attribute a
+                      where a.attrelid = c.oid and a.attname = 'workspace_id' and a.attnotnull and not a.attisdropped)
+$$, 'every tenant table carries the workspace its row belongs to (workspace_id not null): the isolation key of 02');
 
 select tests.rls_enabled('public');
 
@@ -75,21 +87,63 @@ select results_eq($$
     select p.proname::text collate "default" from pg_proc p
     where p.pronamespace = 'public'::regnamespace and has_function_privilege('authenticated', p.oid, 'EXECUTE')
     order by 1
-$$, $$ values ('create_agent'), ('create_connection'), ('delete_connection'), ('get_agent_tools'), ('get_smtp_tools'),
-              ('grant_agent_permission'), ('issue_agent_key'), ('revoke_agent_key'), ('revoke_agent_permission'),
-              ('rotate_connection_credentials'), ('update_agent_permission'), ('update_connection'),
+$$, $$ values ('accept_workspace_invitation'), ('add_phone_number'), ('add_sender_identity'),
+              ('change_workspace_member_role'), ('create_agent'), ('create_connection'), ('create_workspace'),
+              ('decline_workspace_invitation'), ('delete_connection'), ('delete_phone_number'), ('delete_sender_identity'),
+              ('delete_workspace'), ('get_agent_tools'), ('get_smtp_tools'), ('grant_agent_permission'),
+              ('invite_workspace_member'), ('issue_agent_key'), ('leave_workspace'), ('remove_member_permission'),
+              ('remove_workspace_member'), ('rename_workspace'), ('revoke_agent_key'), ('revoke_agent_permission'),
+              ('revoke_workspace_invitation'), ('rotate_connection_credentials'), ('set_default_mail_connection'),
+              ('set_member_default_number'), ('set_member_permission'), ('transfer_workspace_ownership'),
+              ('update_agent_permission'), ('update_connection'), ('update_phone_number'), ('update_sender_identity'),
               ('validate_agent_clicksend_permissions'), ('validate_agent_smtp_permissions') $$,
-    'authenticated can execute exactly the user-facing RPCs in public (not log_smtp_operation)');
+    'authenticated can execute exactly the user-facing RPCs in public (not log_smtp_operation); 03-rpc-isolation calls each');
 
 select results_eq($$
     select p.proname::text collate "default" from pg_proc p
     where p.pronamespace = 'private'::regnamespace and has_function_privilege('authenticated', p.oid, 'EXECUTE')
+      and p.proname in (select q.proname from pg_proc q where q.pronamespace = 'public'::regnamespace)
     order by 1
-$$, $$ values ('create_connection'), ('delete_connection'), ('get_agent_tools'), ('get_smtp_tools'),
-              ('grant_agent_permission'), ('issue_agent_key'), ('revoke_agent_key'), ('revoke_agent_permission'),
-              ('rotate_connection_credentials'), ('update_agent_permission'), ('update_connection'),
-              ('validate_agent_clicksend_permissions'), ('validate_agent_smtp_permissions') $$,
-    'authenticated can execute exactly the self-checking private bodies of those RPCs, nothing service-only');
+$$, $$ select p.proname::text collate "default" from pg_proc p
+       where p.pronamespace = 'public'::regnamespace and has_function_privilege('authenticated', p.oid, 'EXECUTE')
+         and p.proname <> 'create_agent'
+       order by 1 $$,
+    'authenticated can execute the private body of every public RPC (create_agent has none: it is a plain insert under RLS)');
+
+-- The helpers the policies and the SECURITY INVOKER wrappers call as the signed-in user:
+-- each asks only about the caller. workspace_role, connection_access and
+-- live_member_permission take any user id, so only definer code may call them.
+select results_eq($$
+    select p.oid::regprocedure::text collate "default" from pg_proc p
+    where p.pronamespace = 'private'::regnamespace and has_function_privilege('authenticated', p.oid, 'EXECUTE')
+      and p.proname not in (select q.proname from pg_proc q where q.pronamespace = 'public'::regnamespace)
+    order by 1
+$$, $$ values ('private.can_view_connection(uuid)'),
+              ('private.has_role_on_workspace(uuid,text)'), ('private.is_mail_provider(uuid)'),
+              ('private.my_workspace_ids()'),
+              ('private.personal_workspace_id()'), ('private.role_rank(text)'),
+              ('private.workspace_or_personal(uuid)') $$,
+    'besides those bodies, authenticated can execute exactly the policy helpers in private, nothing service-only');
+
+select results_eq($$
+    select p.oid::regprocedure::text collate "default" from pg_proc p
+    where p.pronamespace in ('public'::regnamespace, 'private'::regnamespace)
+      and has_function_privilege('service_role', p.oid, 'EXECUTE') and not has_function_privilege('authenticated', p.oid, 'EXECUTE')
+    order by 1
+$$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
+              ('private.agent_tools(uuid,text)'),
+              ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
+              ('private.connection_for_test(uuid,uuid,text)'),
+              ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
+              ('private.is_email_address(text)'),
+              ('private.list_tools_for_caller(uuid,uuid,text,text)'),
+              ('private.log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
+              ('private.operations_to_reconcile(text,integer)'), ('private.reconcile_pending_operations()'),
+              ('private.record_connection_test(uuid,boolean,text,uuid,jsonb)'),
+              ('private.record_message_events(text,text,jsonb)'),
+              ('private.record_provider_reconciliation(uuid,text,text,jsonb,text)'),
+              ('private.valid_recipient_patterns(text[])'), ('private.webhook_connection(text,text)') $$,
+    'the service-only functions (service_role, never authenticated) are exactly these; 03-rpc-isolation refuses each to users');
 
 -- ---- Table privileges ----------------------------------------------------------------
 select is_empty($$
@@ -107,9 +161,21 @@ select results_eq($$
       and has_table_privilege('authenticated', c.oid, priv)
     order by 1, 2
 $$, $$ values ('agent_keys', 'SELECT'), ('agent_permissions', 'SELECT'), ('agents', 'DELETE'), ('agents', 'SELECT'),
-              ('connections', 'SELECT'), ('integration_capabilities', 'SELECT'), ('message_events', 'SELECT'),
-              ('operations', 'SELECT'), ('service_providers', 'SELECT'), ('usage_counters', 'SELECT') $$,
+              ('audit_events', 'SELECT'), ('connection_webhooks', 'SELECT'), ('connections', 'SELECT'),
+              ('integration_capabilities', 'SELECT'),
+              ('member_default_numbers', 'SELECT'), ('member_permissions', 'SELECT'), ('message_events', 'SELECT'),
+              ('operations', 'SELECT'), ('phone_numbers', 'SELECT'), ('sender_identities', 'SELECT'),
+              ('service_providers', 'SELECT'), ('usage_counters', 'SELECT'), ('workspace_invitations', 'SELECT'),
+              ('workspace_members', 'SELECT'), ('workspaces', 'SELECT') $$,
     'authenticated: read-only tables except agents (writes go through the RPCs)');
+
+select is_empty($$
+    select c.relname || ':' || priv from pg_class c
+    cross join unnest(array['SELECT', 'INSERT', 'UPDATE', 'DELETE', 'TRUNCATE', 'REFERENCES', 'TRIGGER']) priv
+    where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p')
+      and has_table_privilege('service_role', c.oid, priv)
+          <> (priv in ('SELECT', 'INSERT', 'UPDATE', 'DELETE') and (c.relname <> 'audit_events' or priv = 'SELECT'))
+$$, 'service_role: select, insert, update and delete on every table, except the audit trail (select only), and nothing else');
 
 select results_eq($$
     select c.relname::text collate "default", a.attname::text collate "default", priv from pg_class c
@@ -120,8 +186,9 @@ select results_eq($$
     order by 1, 2, 3
 $$, $$ values ('agents', 'description', 'INSERT'), ('agents', 'description', 'UPDATE'),
               ('agents', 'is_active', 'INSERT'), ('agents', 'is_active', 'UPDATE'),
-              ('agents', 'name', 'INSERT'), ('agents', 'name', 'UPDATE') $$,
-    'authenticated writes only agents.name/description/is_active (never user_id or id)');
+              ('agents', 'name', 'INSERT'), ('agents', 'name', 'UPDATE'),
+              ('agents', 'workspace_id', 'INSERT') $$,
+    'authenticated writes only agents.name/description/is_active, and picks workspace_id on insert (never user_id or id, never moves an agent)');
 
 -- ---- Behaviour as anon ------------------------------------------------------------------
 select tests.clear_authentication();

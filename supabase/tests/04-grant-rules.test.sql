@@ -1,12 +1,13 @@
 /**
  * Grant rules: a grant's scopes are always a subset of its connection's (enforced by a
  * trigger, so no RPC can get it wrong), narrowing a connection narrows or removes its
- * grants, agent and connection always share an owner, limits and recipient patterns
- * are validated, and a grant cannot be moved to another agent or connection.
+ * grants, agent, connection and grant always share a workspace (composite foreign keys,
+ * so not even the service can store a grant across workspaces), limits and recipient
+ * patterns are validated, and a grant cannot be moved to another agent or connection.
  */
 begin;
 set local search_path = extensions, public;
-select plan(33);
+select plan(36);
 
 select from tests.seed_world();
 select tests.authenticate_as('user_a');
@@ -60,26 +61,36 @@ select lives_ok(format('select public.update_connection(%L, %L)', tests.world('a
 select is_empty(format('select 1 from public.agent_permissions where connection_id = %L', tests.world('a_clicksend')),
     'a connection with no scopes has no grants left');
 
--- ---- Owners ----------------------------------------------------------------------------------
+-- ---- Workspaces ------------------------------------------------------------------------------
 select throws_ok(format('select public.grant_agent_permission(%L, %L, %L)', tests.world('a_agent'), tests.world('b_clicksend'), '{sms}'),
     'PT404', null, 'A cannot grant its agent on B''s connection (not found)');
 select throws_ok(format('select public.grant_agent_permission(%L, %L, %L)', tests.world('b_agent'), tests.world('a_smtp'), '{email}'),
-    'PT404', null, 'A cannot grant B''s agent on A''s connection (not found)');
+    'PT404', 'agent not found', 'A cannot grant B''s agent on A''s connection (not found)');
+select throws_ok(format('select public.grant_agent_permission(%L, %L, %L)', tests.world('a_agent'), tests.world('a_team_mail'), '{email}'),
+    'PT404', 'connection not found', 'A cannot grant its personal agent on its own team''s connection: agent and connection share a workspace');
 select throws_ok(format('select public.update_agent_permission(%L, %L)', tests.world('a_smtp_grant'), jsonb_build_object('agent_id', tests.world('b_agent'))),
     '22023', null, 'a grant cannot be moved to another agent');
 select throws_ok(format('select public.update_agent_permission(%L, %L)', tests.world('a_smtp_grant'), jsonb_build_object('connection_id', tests.world('b_smtp'))),
     '22023', null, 'a grant cannot be moved to another connection');
 
--- The trigger holds even for a caller who bypasses RLS and the RPCs (defence in depth).
+-- The composite foreign keys hold even for a caller who bypasses RLS and the RPCs (defence
+-- in depth): a grant's workspace must be both its agent's and its connection's.
 select tests.authenticate_as_service_role();
-select throws_ok(format('insert into public.agent_permissions (user_id, agent_id, connection_id, allowed_scopes) values (%L, %L, %L, %L)',
-                        tests.world('a_uid'), tests.world('a_agent'), tests.world('b_smtp'), '{email}'),
-    '42501', 'agent and connection must belong to the same user',
-    'even service_role cannot store a grant of A''s agent on B''s connection');
-select throws_ok(format('insert into public.agent_permissions (user_id, agent_id, connection_id, allowed_scopes) values (%L, %L, %L, %L)',
-                        tests.world('b_uid'), tests.world('a_agent'), tests.world('b_smtp'), '{email}'),
-    '42501', 'agent and connection must belong to the same user',
-    'even service_role cannot store a grant of A''s agent under B''s user id');
+select throws_ok(format('insert into public.agent_permissions (workspace_id, agent_id, connection_id, allowed_scopes) values (%L, %L, %L, %L)',
+                        tests.world('a_workspace'), tests.world('a_agent'), tests.world('b_smtp'), '{email}'),
+    '23503', 'insert or update on table "agent_permissions" violates foreign key constraint "agent_permissions_connection_id_workspace_id_fkey"',
+    'even service_role cannot store a grant of A''s agent on B''s connection (in A''s workspace)');
+select throws_ok(format('insert into public.agent_permissions (workspace_id, agent_id, connection_id, allowed_scopes) values (%L, %L, %L, %L)',
+                        tests.world('b_workspace'), tests.world('a_agent'), tests.world('b_smtp'), '{email}'),
+    '23503', 'insert or update on table "agent_permissions" violates foreign key constraint "agent_permissions_agent_id_workspace_id_fkey"',
+    'even service_role cannot store a grant of A''s agent under B''s workspace');
+select throws_ok(format('update public.agent_permissions set connection_id = %L where id = %L', tests.world('b_smtp'), tests.world('a_smtp_grant')),
+    '23503', 'insert or update on table "agent_permissions" violates foreign key constraint "agent_permissions_connection_id_workspace_id_fkey"',
+    'even service_role cannot repoint A''s grant at B''s connection');
+select throws_ok(format('insert into public.agent_keys (workspace_id, agent_id, key_prefix, key_hash) values (%L, %L, %L, %L)',
+                        tests.world('b_workspace'), tests.world('a_agent'), 'swb_agent_forged', 'forged-hash'),
+    '23503', 'insert or update on table "agent_keys" violates foreign key constraint "agent_keys_agent_id_workspace_id_fkey"',
+    'even service_role cannot file a key for A''s agent under B''s workspace');
 
 -- ---- Limits and recipient patterns --------------------------------------------------------------
 select tests.authenticate_as('user_a');

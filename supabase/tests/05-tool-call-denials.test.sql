@@ -7,7 +7,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(59);
+select plan(65);
 
 select from tests.seed_world();
 
@@ -61,10 +61,10 @@ insert into calls (name, expect_code, expect_reason, expect_agent, result) value
 ('expired key', 'unauthorized', null, 'a_agent',
     private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256(convert_to(tests.recall('key_expired') ->> 'key', 'utf8')), 'hex'),
                             p_recipients => '{+61411111111}', p_auth_mode => 'agent_key')),
-('disabled agent (by key)', 'permission_denied', null, 'ag_disabled',
+('disabled agent (by key)', 'permission_denied', 'agent_disabled', 'ag_disabled',
     private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256(convert_to(tests.recall('ag_disabled_key') ->> 'key', 'utf8')), 'hex'),
                             p_recipients => '{+61411111111}', p_auth_mode => 'agent_key')),
-('disabled agent (user + agent_id)', 'permission_denied', null, 'ag_disabled',
+('disabled agent (user + agent_id)', 'permission_denied', 'agent_disabled', 'ag_disabled',
     private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => (tests.recall('ag_disabled') ->> 'id')::uuid,
                             p_recipients => '{+61411111111}', p_auth_mode => 'user_agent')),
 ('revoked grant', 'permission_denied', 'revoked', 'ag_revoked',
@@ -85,6 +85,12 @@ insert into calls (name, expect_code, expect_reason, expect_agent, result) value
 ('A''s key naming B''s connection', 'permission_denied', 'no_grant', 'a_agent',
     private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256(convert_to(tests.world('a_key'), 'utf8')), 'hex'),
                             p_connection_id => tests.world('b_clicksend')::uuid, p_recipients => '{+61411111111}', p_auth_mode => 'agent_key')),
+('A''s key sending from B''s number', 'permission_denied', 'sender_not_allowed', 'a_agent',
+    private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => encode(sha256(convert_to(tests.world('a_key'), 'utf8')), 'hex'),
+                            p_recipients => '{+61411111111}', p_sender => '+61400000121', p_auth_mode => 'agent_key')),
+('A''s key naming A''s team connection (no grant there)', 'permission_denied', 'no_grant', 'a_agent',
+    private.begin_tool_call('sendgrid_send_email', p_agent_key_hash => encode(sha256(convert_to(tests.world('a_key'), 'utf8')), 'hex'),
+                            p_connection_id => tests.world('a_team_mail')::uuid, p_recipients => '{x@example.test}', p_auth_mode => 'agent_key')),
 ('unknown tool', 'not_found', null, 'a_agent',
     private.begin_tool_call('clicksend_delete_account', p_agent_key_hash => encode(sha256(convert_to(tests.world('a_key'), 'utf8')), 'hex'),
                             p_auth_mode => 'agent_key')),
@@ -157,9 +163,10 @@ select tests.remember('key_ok', private.begin_tool_call('clicksend_send_sms',
     p_recipients => '{+61411111111}', p_auth_mode => 'agent_key'));
 select is(tests.recall('key_ok') #>> '{credentials,api_key}', tests.world('a_clicksend_secret'),
     'a valid agent key gets the call authorized with A''s decrypted credentials (service path only)');
-select results_eq(format('select status, auth_mode, agent_id from public.operations where id = %L', tests.recall('key_ok') ->> 'operation_id'),
-    format('values (%L, %L, %L::uuid)', 'pending', 'agent_key', tests.world('a_agent')),
-    'the authorized call is logged as pending, by agent key, for A''s agent');
+select is(tests.recall('key_ok') ->> 'sender', '+61400000111', '... sending from A''s default number (the call named none)');
+select results_eq(format('select status, auth_mode, agent_id, workspace_id, sender from public.operations where id = %L', tests.recall('key_ok') ->> 'operation_id'),
+    format('values (%L, %L, %L::uuid, %L::uuid, %L)', 'pending', 'agent_key', tests.world('a_agent'), tests.world('a_workspace'), '+61400000111'),
+    'the authorized call is logged as pending, by agent key, for A''s agent, in A''s workspace, with its sender');
 select isnt(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('b_agent')::uuid,
                                     p_recipients => '{+61411111111}', p_auth_mode => 'user_agent') #>> '{error,code}',
     null, 'service call naming A as user but B''s agent is refused');
@@ -171,6 +178,8 @@ select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world
 select tests.remember('logged_denials', to_jsonb(count(*) + 2)) from calls where name not in ('unknown key', 'no identity');
 select tests.authenticate_as('user_b');
 select is((select count(*)::int from public.operations), 0, 'B''s log is empty: none of A''s refusals leak into it');
+select is((select count(*)::int from public.operations where workspace_id = tests.world('a_workspace')::uuid or user_id = tests.world('a_uid')::uuid), 0,
+    '... not even when B filters on A''s workspace or A''s id');
 select tests.authenticate_as('user_a');
 select is((select count(*)::int from public.operations where status = 'denied'), tests.world('logged_denials')::int,
     'A sees its own refusals in its log (every logged one, plus the two agent-mismatch probes)');

@@ -1,5 +1,6 @@
 /**
- * Daily send limits are counted per recipient, reserved at begin and settled at finish:
+ * Daily and monthly send limits are counted per recipient, each on its own counter
+ * (usage_counters: subject grant, period day / month), reserved at begin and settled at finish:
  * exactly at the limit is allowed, one more is quota_exceeded; a call that sent
  * nothing gives its reservation back, 'unknown' keeps it, a partial send keeps only
  * what went out; a call is settled once. Idempotency keys replay the first result
@@ -9,7 +10,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(45);
+select plan(51);
 
 select from tests.seed_world();
 select tests.authenticate_as('user_a');
@@ -24,14 +25,20 @@ select tests.authenticate_as_service_role();
 /** usage_counters.used today for the quota grant (0 when no row yet). */
 create temporary view used_today as
     select coalesce((select used from public.usage_counters
-                     where permission_id = (tests.recall('grant') ->> 'id')::uuid
-                       and usage_date = (now() at time zone 'utc')::date), 0) as used;
+                     where subject_id = (tests.recall('grant') ->> 'id')::uuid and subject = 'grant'
+                       and period = 'day' and period_start = (now() at time zone 'utc')::date), 0) as used;
+/** usage_counters.used this month for the quota grant. */
+create temporary view used_this_month as
+    select coalesce((select used from public.usage_counters
+                     where subject_id = (tests.recall('grant') ->> 'id')::uuid and subject = 'grant'
+                       and period = 'month' and period_start = date_trunc('month', (now() at time zone 'utc')::date)::date), 0) as used;
 
 -- ---- Exactly at the limit ----------------------------------------------------------------------
 select tests.remember('s3', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('ag') ->> 'id')::uuid, p_recipients => '{+61400000001,+61400000002,+61400000003}', p_auth_mode => 'user_agent'));
 select is(tests.recall('s3') -> 'ok', 'true'::jsonb, 'limit 5: a send to 3 recipients is allowed');
 select is((select used from used_today), 3, '... and reserves 3');
+select is((select used from used_this_month), 3, '... on the month''s counter too (the grant has no monthly limit, it still counts)');
 select tests.remember('s2', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('ag') ->> 'id')::uuid, p_recipients => '{+61400000004,+61400000005}', p_auth_mode => 'user_agent'));
 select is(tests.recall('s2') -> 'ok', 'true'::jsonb, 'then a send to 2 (exactly reaching 5) is allowed');
@@ -39,7 +46,8 @@ select is((select used from used_today), 5, '... and the counter is at 5');
 select tests.remember('s1', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('ag') ->> 'id')::uuid, p_recipients => '{+61400000006}', p_auth_mode => 'user_agent'));
 select is(tests.recall('s1') #>> '{error,code}', 'quota_exceeded', 'then a send to 1 more is quota_exceeded');
-select is((tests.recall('s1') #> '{error,details}') - 'resets_at', '{"daily_send_limit": 5, "used_today": 5, "requested": 1}'::jsonb,
+select is((tests.recall('s1') #> '{error,details}') - 'resets_at',
+    '{"limit": "agent_daily", "limit_value": 5, "used": 5, "requested": 1, "daily_send_limit": 5, "used_today": 5}'::jsonb,
     '... with the limit, today''s use and the request in details');
 select ok((tests.recall('s1') #>> '{error,details,resets_at}')::timestamptz = ((now() at time zone 'utc')::date + 1)::timestamp at time zone 'utc',
     '... and when the limit resets (next UTC midnight)');
@@ -62,6 +70,7 @@ select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world
 select is(private.finish_tool_call((tests.recall('s2') ->> 'operation_id')::uuid, 'failed', 0, p_error_code => 'provider_error') -> 'quota_used',
     '0'::jsonb, 'finish with sent_count 0 keeps nothing');
 select is((select used from used_today), 3, '... and gives the 2 back (5 → 3)');
+select is((select used from used_this_month), 3, '... on the month''s counter too');
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('ag') ->> 'id')::uuid, p_recipients => '{+61400000001,+61400000002,+61400000003}', p_auth_mode => 'user_agent') #>> '{error,code}',
     'quota_exceeded', 'with 3 used, a send to 3 is still refused');
@@ -92,16 +101,40 @@ select throws_ok(format('select private.finish_tool_call(%L, %L)', tests.recall(
 
 -- What the agent is told.
 select tests.authenticate_as('user_a');
-select is((public.get_agent_tools((tests.recall('ag') ->> 'id')::uuid) #> '{0,limits}') - 'expires_at' - 'allowed_recipients' - 'blocked_recipients',
-    '{"daily_send_limit": 5, "remaining_today": 0, "max_recipients_per_message": 10}'::jsonb,
-    'get_agent_tools shows the limit and 0 remaining for the send tool');
+select is((public.get_agent_tools((tests.recall('ag') ->> 'id')::uuid) #> '{0,limits}') - 'expires_at' - 'allowed_recipients' - 'blocked_recipients'
+           - 'member_allowed_recipients' - 'member_blocked_recipients',
+    '{"daily_send_limit": 5, "remaining_today": 0, "max_recipients_per_message": 10, "monthly_send_limit": null, "remaining_this_month": null}'::jsonb,
+    'get_agent_tools shows the limit and 0 remaining for the send tool (and no monthly limit)');
+select tests.remember('agm', public.create_agent('monthly agent'));
+select tests.remember('grant_m', public.grant_agent_permission((tests.recall('agm') ->> 'id')::uuid, tests.world('a_clicksend')::uuid,
+    '{sms}', p_daily_send_limit => null, p_monthly_send_limit => 3));
+select tests.authenticate_as_service_role();
+
+-- ---- A monthly limit ---------------------------------------------------------------------------------
+select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
+    p_agent_id => (tests.recall('agm') ->> 'id')::uuid, p_recipients => '{+61400000001,+61400000002,+61400000003}', p_auth_mode => 'user_agent') -> 'ok',
+    'true'::jsonb, 'monthly limit 3, no daily limit: a send to 3 is allowed');
+select tests.remember('m1', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
+    p_agent_id => (tests.recall('agm') ->> 'id')::uuid, p_recipients => '{+61400000004}', p_auth_mode => 'user_agent'));
+select is(jsonb_build_object('code', tests.recall('m1') #> '{error,code}', 'message', tests.recall('m1') #> '{error,message}',
+                             'limit', tests.recall('m1') #> '{error,details,limit}',
+                             'resets_at', (tests.recall('m1') #>> '{error,details,resets_at}')::timestamptz
+                                          = (date_trunc('month', (now() at time zone 'utc')::date) + interval '1 month')::timestamp at time zone 'utc'),
+    '{"code": "quota_exceeded", "message": "monthly send limit reached: 3 of 3 used this month, 1 requested", "limit": "agent_monthly", "resets_at": true}'::jsonb,
+    'then one more is quota_exceeded on the monthly limit, which resets on the 1st of next month (UTC)');
+select is((select used from public.usage_counters where subject_id = (tests.recall('grant_m') ->> 'id')::uuid and period = 'day'), 3,
+    '... and what the refused call had already reserved on the day''s counter is taken back (3, not 4)');
+select tests.authenticate_as('user_a');
+select is(public.get_agent_tools((tests.recall('agm') ->> 'id')::uuid) #> '{0,limits,remaining_this_month}', '0'::jsonb,
+    'get_agent_tools shows 0 left this month');
 select tests.authenticate_as_service_role();
 
 -- ---- Idempotency ------------------------------------------------------------------------------------
 /** usage today on A's fixture grant (limit 100). */
 create temporary view fixture_used as
     select coalesce((select used from public.usage_counters
-                     where permission_id = tests.world('a_grant')::uuid and usage_date = (now() at time zone 'utc')::date), 0) as used;
+                     where subject_id = tests.world('a_grant')::uuid and period = 'day'
+                       and period_start = (now() at time zone 'utc')::date), 0) as used;
 
 select tests.remember('i1', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => tests.world('a_agent')::uuid, p_recipients => '{+61400000001,+61400000002}',
@@ -155,12 +188,14 @@ select ok(r -> 'ok' = 'true' and not r ? 'replay' and r ->> 'operation_id' <> te
 from private.begin_tool_call('clicksend_get_balance', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('ag') ->> 'id')::uuid, p_idempotency_key => 'order-42', p_request_hash => 'hash-1',
     p_auth_mode => 'user_agent') r;
-select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('b_uid')::uuid,
-    p_agent_id => tests.world('b_agent')::uuid, p_recipients => '{+61400000001,+61400000002}',
-    p_idempotency_key => 'order-42', p_request_hash => 'hash-1', p_auth_mode => 'user_agent') - 'operation_id' - 'credentials' - 'config'
-    - 'user_id' - 'agent_id' - 'connection_id' - 'permission_id',
-    '{"ok": true, "provider": "clicksend_sms"}'::jsonb,
-    'B using the same key string gets its own call, not A''s result');
+select is((select jsonb_build_object('ok', r -> 'ok', 'replay', r -> 'replay', 'user_id', r -> 'user_id', 'workspace_id', r -> 'workspace_id',
+                                     'connection_id', r -> 'connection_id', 'api_key', r #> '{credentials,api_key}')
+           from private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('b_uid')::uuid,
+               p_agent_id => tests.world('b_agent')::uuid, p_recipients => '{+61400000001,+61400000002}',
+               p_idempotency_key => 'order-42', p_request_hash => 'hash-1', p_auth_mode => 'user_agent') r),
+    jsonb_build_object('ok', true, 'replay', null, 'user_id', tests.world('b_uid'), 'workspace_id', tests.world('b_workspace'),
+                       'connection_id', tests.world('b_clicksend'), 'api_key', tests.world('b_clicksend_secret')),
+    'B using the same key string gets its own call on its own account, not A''s result');
 select ok(r -> 'ok' = 'true' and not r ? 'replay',
     'A acting directly (no agent) with the same key is a different call from the agent''s')
 from private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,

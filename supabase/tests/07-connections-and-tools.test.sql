@@ -1,15 +1,19 @@
 /**
  * Which account a call uses, and which tools an agent sees.
- *  - A user acting directly (no agent) needs only to own the connection; no quota.
+ *  - A user acting directly (no agent) may use the connections of the workspaces they
+ *    belong to (an owner or admin: all of them; a member: those they hold a permission
+ *    on), never another workspace's; an owner's own call reserves no quota.
  *  - An agent holding two connections of one provider must name one (p_connection_id,
- *    or p_connection_ref = the tool-name suffix), else invalid_request.
+ *    or p_connection_ref = the tool-name suffix), else invalid_request; for mail, the
+ *    workspace's default mail connection is used when the call names none, and a caller
+ *    with a default in two workspaces must name one.
  *  - get_agent_tools lists live grants only, suffixes tool names when two connections
  *    of one provider are granted, and every suffixed name resolves back to its account;
  *    formats openai / anthropic / mcp have their runtimes' shapes.
  */
 begin;
 set local search_path = extensions, public;
-select plan(35);
+select plan(43);
 
 select from tests.seed_world();
 
@@ -19,8 +23,16 @@ select tests.remember('direct', private.begin_tool_call('clicksend_send_sms', p_
     p_recipients => '{+14155550100,+61400000001}', p_auth_mode => 'user'));
 select is(tests.recall('direct') ->> 'connection_id', tests.world('a_clicksend'),
     'A acting directly (no agent, no grant) may use A''s only ClickSend connection');
-select results_eq(format('select agent_id, permission_id, quota_reserved, auth_mode from public.operations where id = %L', tests.recall('direct') ->> 'operation_id'),
-    $$ values (null::uuid, null::uuid, 0, 'user'::text) $$, '... logged with no agent, no grant, no quota reserved');
+select results_eq(format('select agent_id, permission_id, member_permission_id, quota_reserved, auth_mode, workspace_id from public.operations where id = %L',
+                         tests.recall('direct') ->> 'operation_id'),
+    format('values (null::uuid, null::uuid, null::uuid, 0, %L::text, %L::uuid)', 'user', tests.world('a_workspace')),
+    '... logged in A''s workspace with no agent, no grant, no member permission (A owns it), no quota reserved');
+select is(private.begin_tool_call('sendgrid_send_email', p_user_id => tests.world('a_uid')::uuid,
+    p_recipients => '{x@example.test}', p_auth_mode => 'user') ->> 'connection_id', tests.world('a_team_mail'),
+    'A acting directly may use its team''s SendGrid connection too (A owns the team)');
+select is(private.begin_tool_call('sendgrid_send_email', p_user_id => tests.world('a_uid')::uuid, p_connection_id => tests.world('b_team_mail')::uuid,
+    p_recipients => '{x@example.test}', p_auth_mode => 'user') #>> '{error,details,reason}',
+    'no_grant', '... but never B''s team''s');
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_connection_id => tests.world('b_clicksend')::uuid,
     p_recipients => '{+61400000001}', p_auth_mode => 'user') #>> '{error,details,reason}',
     'no_grant', 'A acting directly cannot use B''s connection (as if it did not exist)');
@@ -148,6 +160,59 @@ select results_eq($$ select t ->> 'name', (t #>> '{annotations,readOnlyHint}')::
     'mcp: the balance tool is read-only, the send tool is not');
 select throws_ok(format('select public.get_agent_tools(%L, %L)', tests.recall('t_live') ->> 'id', 'langchain'),
     '22023', null, 'an unknown format is refused (22023)');
+
+-- ---- Mail: the workspace's default mail connection ------------------------------------------------------
+select tests.authenticate_as('user_a');
+select tests.remember('smtp2', public.create_connection('smtp', 'A SMTP two', '{"username":"a2","password":"a-two-password"}',
+    '{"host": "smtp.example.test", "port": 465, "security": "tls", "from_email": "a2@example.test"}'));
+select is(tests.recall('smtp2') -> 'is_default_mail', 'false'::jsonb, 'a second SMTP connection does not take over as the default mail connection');
+select public.grant_agent_permission(tests.world('a_agent')::uuid, (tests.recall('smtp2') ->> 'id')::uuid, '{email}');
+select tests.authenticate_as_service_role();
+select is(private.begin_tool_call('smtp_send_email', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_recipients => '{x@example.test}', p_auth_mode => 'user_agent') ->> 'connection_id', tests.world('a_smtp'),
+    'an agent with grants on two SMTP connections that names none sends through the workspace''s default mail connection');
+select tests.authenticate_as('user_a');
+select public.set_default_mail_connection((tests.recall('smtp2') ->> 'id')::uuid);
+select tests.authenticate_as_service_role();
+select is(private.begin_tool_call('smtp_send_email', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_recipients => '{x@example.test}', p_auth_mode => 'user_agent') #>> '{credentials,password}', 'a-two-password',
+    '... and after set_default_mail_connection, through the new default');
+select is(private.begin_tool_call('smtp_send_email', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_id => tests.world('a_smtp')::uuid, p_recipients => '{x@example.test}', p_auth_mode => 'user_agent') ->> 'connection_id',
+    tests.world('a_smtp'), 'a call that names a connection still gets that one');
+
+-- Acting directly, A has a default SMTP connection in two workspaces: neither is "the" default.
+select tests.authenticate_as('user_a');
+select tests.remember('team2', public.create_workspace('A second team'));
+select tests.remember('team2_smtp', public.create_connection('smtp', 'A second team SMTP', '{"username":"t2","password":"t2-password"}',
+    '{"host": "smtp.example.test", "port": 465, "security": "tls", "from_email": "t2@example.test"}',
+    p_workspace_id => (tests.recall('team2') ->> 'id')::uuid));
+select tests.reset_authentication();
+/** begin_tool_call's answer, or the error it raised as {error:{code: sqlstate, message}} (an error here is a 500). */
+create function pg_temp.answer(p_sql text) returns jsonb
+language plpgsql
+as $$
+declare
+    v_result jsonb;
+begin
+    execute p_sql into v_result;
+    return v_result;
+exception when others then
+    return jsonb_build_object('error', jsonb_build_object('code', sqlstate, 'message', sqlerrm));
+end
+$$;
+grant execute on function pg_temp.answer(text) to service_role;
+select tests.authenticate_as_service_role();
+-- Fails today: resolve_right picks "the" default among the live rights with a scalar subquery,
+-- which raises 21000 (more than one row) when each workspace has its default.
+select is((select jsonb_build_object('code', r #> '{error,code}', 'reason', r #> '{error,details,reason}')
+           from pg_temp.answer(format('select private.begin_tool_call(%L, p_user_id => %L, p_recipients => %L, p_auth_mode => %L)',
+                                      'smtp_send_email', tests.world('a_uid'), '{x@example.test}', 'user')) r),
+    '{"code": "invalid_request", "reason": "ambiguous_connection"}'::jsonb,
+    'A acting directly with a default SMTP connection in each of two workspaces must name one (invalid_request, not an error)');
+select is(private.begin_tool_call('smtp_send_email', p_user_id => tests.world('a_uid')::uuid,
+    p_connection_id => (tests.recall('team2_smtp') ->> 'id')::uuid, p_recipients => '{x@example.test}', p_auth_mode => 'user') ->> 'workspace_id',
+    tests.recall('team2') ->> 'id', '... and naming one uses it, in its workspace');
 
 select * from finish();
 rollback;

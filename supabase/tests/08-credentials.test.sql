@@ -1,11 +1,13 @@
 /**
  * Credentials live only in Vault, encrypted. No route gives a signed-in user (the owner
  * included) or anon a decrypted credential: not a table, not a view, not an RPC return
- * value. Rotation replaces the encrypted value; deletion removes it and revokes grants.
+ * value, not the audit trail (which names credential fields, never values). Rotation
+ * replaces the encrypted value; deleting a connection removes it and revokes grants;
+ * deleting a workspace removes its connections' secrets.
  */
 begin;
 set local search_path = extensions, public;
-select plan(47);
+select plan(66);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -29,15 +31,21 @@ select is((select decrypted_secret::jsonb from vault.decrypted_secrets where id 
 
 -- ---- Nothing a signed-in user can read carries a credential --------------------------------------------
 select tests.authenticate_as('user_a');
-select is((select count(*)::int from public.connections), 2, 'A sees its 2 connections (the scans below have rows to look at)');
+select is((select count(*)::int from public.connections), 3,
+    'A sees its 3 connections, personal and team (the scans below have rows to look at)');
 -- Every row of every table A can read, as text, scanned for A's plaintext credentials.
 select is((xpath('/row/c/text()', query_to_xml(format(
-              'select count(*) as c from public.%I r where r::text like %L or r::text like %L', t,
-              '%' || tests.world('a_clicksend_secret') || '%', '%' || tests.world('a_smtp_secret') || '%'),
+              'select count(*) as c from public.%I r where r::text like %L or r::text like %L or r::text like %L', t,
+              '%' || tests.world('a_clicksend_secret') || '%', '%' || tests.world('a_smtp_secret') || '%', '%a-team-secret%'),
            false, true, '')))[1]::text::int,
     0, 'no row A can read in ' || t || ' contains A''s credentials')
-from unnest(array['service_providers', 'integration_capabilities', 'agents', 'connections', 'agent_permissions', 'agent_keys',
-                  'operations', 'message_events', 'usage_counters']) t;
+from unnest(array['service_providers', 'integration_capabilities', 'workspaces', 'workspace_members', 'workspace_invitations',
+                  'audit_events', 'connections', 'member_permissions', 'phone_numbers', 'member_default_numbers',
+                  'sender_identities', 'agents', 'agent_permissions', 'agent_keys', 'operations', 'usage_counters',
+                  'message_events']) t;
+select results_eq(format($$select action, details from public.audit_events where target_id = %L order by id$$, tests.world('a_clicksend')),
+    $$ values ('credentials.created'::text, '{"name": "A ClickSend", "provider": "clicksend_sms", "credential_fields": ["api_key", "username"]}'::jsonb) $$,
+    'the audit trail records that credentials were stored, naming their fields, never their values');
 select throws_ok(format('select decrypted_secret from vault.decrypted_secrets where id = %L', tests.world('a_secret_id')),
     '42501', null, 'A cannot read its own decrypted secret, even knowing its id');
 select throws_ok(format('select private.begin_tool_call(%L, p_user_id => %L, p_auth_mode => %L)', 'clicksend_get_balance', tests.world('a_uid'), 'user'),
@@ -86,6 +94,10 @@ select is((select secret_id from public.connections where id = tests.world('a_cl
     '... in the same Vault secret (the connection still points at it)');
 select ok((select credentials_rotated_at is not null from public.connections where id = tests.world('a_clicksend')::uuid),
     '... and the connection records when it was rotated');
+select results_eq(format($$select actor_user_id, details from public.audit_events where target_id = %L and action = 'credentials.rotated'$$,
+                         tests.world('a_clicksend')),
+    format('values (%L::uuid, %L::jsonb)', tests.world('a_uid'), '{"credential_fields": ["api_key", "username"]}'),
+    '... and the audit trail records who rotated them, naming the fields only');
 select tests.authenticate_as_service_role();
 select is(private.begin_tool_call('clicksend_get_balance', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
                                   p_auth_mode => 'user_agent') #>> '{credentials,api_key}',
@@ -98,8 +110,14 @@ select throws_ok($$ select public.rotate_connection_credentials(gen_random_uuid(
 select tests.reset_authentication();
 select is((select count(*)::int from public.operations o where o::text like '%' || tests.world('a_clicksend_secret') || '%'
                                                             or o::text like '%rotated-plaintext-77aa%'
-                                                            or o::text like '%' || tests.world('b_clicksend_secret') || '%'),
-    0, 'no operation row (of anyone) stores the credentials its call was given');
+                                                            or o::text like '%' || tests.world('b_clicksend_secret') || '%'
+                                                            or o::text like '%-team-secret%'),
+    0, 'no operation row (of anyone, members'' included) stores the credentials its call was given');
+select is((select count(*)::int from public.audit_events e where e::text like '%' || tests.world('a_clicksend_secret') || '%'
+                                                              or e::text like '%rotated-plaintext-77aa%'
+                                                              or e::text like '%fresh-plaintext-9f2c%'
+                                                              or e::text like '%-team-secret%' or e::text like '%-smtp-password-%'),
+    0, 'no audit event (of anyone) carries a credential');
 
 -- ---- Deletion ----------------------------------------------------------------------------------------------
 -- A send is in flight (authorized, provider called) when A deletes the connection.
@@ -135,7 +153,44 @@ select results_eq(format('select status, provider_message_ids from public.operat
 select is(private.connection_for_test(tests.world('a_uid')::uuid, tests.world('a_clicksend')::uuid, 'clicksend_sms'), null,
     'connection_for_test has nothing to return for a deleted connection');
 select is(private.connection_for_test(tests.world('b_uid')::uuid, tests.world('a_smtp')::uuid, 'smtp'), null,
-    'connection_for_test returns nothing for a connection the named user does not own');
+    'connection_for_test returns nothing for a connection outside the named user''s workspaces');
+select is(private.connection_for_test(tests.world('a_member_uid')::uuid, tests.world('a_team_mail')::uuid, 'sendgrid'), null,
+    'connection_for_test returns nothing for a member who may send on the connection but not configure it');
+select is(private.connection_for_test(tests.world('a_uid')::uuid, tests.world('a_team_mail')::uuid, 'sendgrid') #>> '{credentials,api_key}',
+    'SG.a-team-secret', '... while the team''s owner gets its credentials to test it (service path only)');
+
+-- ---- A member who may configure a connection does not get its credentials ------------------------------------
+-- Credentials are the owner's and admins' business (create, rotate, delete). A member with
+-- can_configure may rename a connection and adjust its config, but the fields that decide
+-- where the stored credentials are sent (an SMTP server's host, port and TLS settings, a
+-- base URL) would let them receive the credentials themselves on the next send or test.
+select tests.authenticate_as('user_a');
+select tests.remember('team_smtp', public.create_connection('smtp', 'A team SMTP', '{"username":"team","password":"a-team-smtp-password"}',
+    '{"host": "smtp.example.test", "port": 465, "security": "tls", "from_email": "team@a.example.test"}',
+    p_workspace_id => tests.world('a_team')::uuid));
+select public.set_member_permission((tests.recall('team_smtp') ->> 'id')::uuid, tests.world('a_member_uid')::uuid,
+    p_can_view => true, p_can_send => true, p_can_configure => true, p_scopes => '{email}');
+select tests.authenticate_as('user_a_member');
+select lives_ok(format('select public.update_connection(%L, %L)', tests.recall('team_smtp') ->> 'id', '{"name": "Team SMTP"}'),
+    'a member with can_configure may rename the team''s SMTP connection');
+select throws_ok(format('select public.rotate_connection_credentials(%L, %L)', tests.recall('team_smtp') ->> 'id',
+                        '{"username": "team", "password": "member-chosen"}'),
+    '42501', null, '... but not replace its credentials');
+-- Fails today: update_connection lets can_configure change every config field.
+select throws_ok(format('select public.update_connection(%L, %L)', tests.recall('team_smtp') ->> 'id',
+                        '{"config": {"host": "mail.member-owned.example", "port": 465, "security": "tls", "from_email": "team@a.example.test"}}'),
+    '42501', null, '... nor point it at another SMTP server, which would receive the stored password on the next send or test');
+
+-- ---- Deleting a workspace ------------------------------------------------------------------------------------
+select tests.remember('team_secret_id', to_jsonb((select secret_id from public.connections where id = tests.world('a_team_mail')::uuid)));
+select tests.authenticate_as('user_a');
+select is(public.delete_workspace(tests.world('a_team')::uuid) -> 'deleted', 'true'::jsonb, 'A deletes its team');
+select tests.reset_authentication();
+select is((select count(*)::int from vault.secrets where id = tests.world('team_secret_id')::uuid), 0,
+    '... and the Vault secret of the team''s connection is gone with it');
+select is((select decrypted_secret::jsonb ->> 'password' from vault.decrypted_secrets
+           where id = (select secret_id from public.connections where id = tests.world('a_smtp')::uuid)),
+    tests.world('a_smtp_secret'), '... while A''s personal connections keep theirs');
 
 select * from finish();
 rollback;

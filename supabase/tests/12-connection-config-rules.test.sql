@@ -8,11 +8,13 @@
  *  - a base URL with credentials, a query, a non-http(s) scheme or a non-canonical host;
  *  - an SMTP host that is not a host name or a canonical IP address (`0x7f.1`,
  *    `2130706433`, `012.0.0.1` are IPv4 spellings resolvers read differently).
+ * The values stored beside a connection are input the same way: a sender identity's
+ * address and name become the From header, a phone number the sender of an SMS.
  * What the local stack and real deployments store keeps working.
  */
 begin;
 set local search_path = extensions, public;
-select plan(52);
+select plan(70);
 
 select from tests.seed_world();
 select tests.authenticate_as('user_a');
@@ -114,6 +116,30 @@ from (values
     (6, 'smtp', '{"host": "::1", "port": 2525, "security": "starttls"}', 'an IPv6 host'),
     (7, 'smtp', jsonb_build_object('tls_ca', E'-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n'), 'a PEM certificate (its line breaks are its format)')
 ) as t(n, provider, config, why);
+
+-- ---- Sender identities and numbers --------------------------------------------------------------------------
+select throws_ok(format('select public.add_sender_identity(%L, %L, %L)', tests.world('a_smtp'), 'agent2@example.test', name),
+    '22023', null, format('add_sender_identity refuses the name %s', to_jsonb(name)))
+from unnest(array[E'Agent\r\nBcc: evil@attacker.test', E'Agent\nX-Evil: 1', 'Doe, Jane', 'Doe; Jane', repeat('x', 257)]) name;
+select throws_ok(format('select public.add_sender_identity(%L, %L)', tests.world('a_smtp'), email),
+    '22023', null, format('add_sender_identity refuses the address %s', to_jsonb(email)))
+from unnest(array['not-an-address', E'agent@example.test\r\nBcc: evil@attacker.test']) email;
+select throws_ok(format('select public.update_sender_identity(%L, %L::jsonb)', tests.world('a_identity'),
+                        jsonb_build_object('name', E'A\r\nBcc: evil@attacker.test')),
+    '22023', null, 'update_sender_identity refuses a CR/LF in the name');
+select throws_ok(format('select public.add_sender_identity(%L, %L)', tests.world('a_clicksend'), 'sms@example.test'),
+    '22023', 'sender identities belong to mail connections', 'a sender identity goes on a mail connection only');
+select throws_ok(format('select public.add_phone_number(%L, %L)', tests.world('a_clicksend'), e164),
+    '22023', null, format('add_phone_number refuses %s (not E.164)', to_jsonb(e164)))
+from unnest(array['0412345678', '+0412345678', '+61 412 345 678', E'+61412345678\n', '+1234567890123456']) e164;
+select throws_ok(format('select public.update_phone_number(%L, %L::jsonb)', tests.world('a_number'), '{"capabilities": ["sms", "fax"]}'),
+    '22023', null, 'update_phone_number refuses a capability that is not sms, mms, voice or whatsapp');
+select results_eq(format('select e164, capabilities from public.phone_numbers where id = %L', tests.world('a_number')),
+    $$ values ('+61400000111'::text, '{sms,mms}'::text[]) $$, '... and the stored number is unchanged');
+select results_eq(format('select name from public.sender_identities where id = %L', tests.world('a_identity')),
+    $$ values ('A sender'::text) $$, '... as is the stored identity');
+select lives_ok(format('select public.add_sender_identity(%L, %L, %L)', tests.world('a_smtp'), 'Support@Example.test', 'Support Team'),
+    'a plain display name and a mixed-case address are accepted (the address is stored lower-case)');
 
 select * from finish();
 rollback;

@@ -17,7 +17,8 @@ select from tests.seed_world();
 /** usage today on A's fixture grant (limit 100). */
 create temporary view fixture_used as
     select coalesce((select used from public.usage_counters
-                     where permission_id = tests.world('a_grant')::uuid and usage_date = (now() at time zone 'utc')::date), 0) as used;
+                     where subject_id = tests.world('a_grant')::uuid and period = 'day'
+                       and period_start = (now() at time zone 'utc')::date), 0) as used;
 grant select on fixture_used to service_role, authenticated;
 
 -- ---- The deadline is a setting --------------------------------------------------------------

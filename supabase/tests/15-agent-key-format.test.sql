@@ -2,11 +2,12 @@
  * Agent keys are `swb_agent_` + 43 url-safe characters: never in Supabase's `sb_`
  * namespace, whose API gateway replaces any `Authorization: Bearer sb_…` before a
  * function sees it. Only the SHA-256 is stored, with the first 16 characters for lists,
- * and no live key is left with the old `sb_agent_` prefix.
+ * filed under the agent's workspace with who issued it, and no live key is left with
+ * the old `sb_agent_` prefix. The audit trail names a key by its prefix only.
  */
 begin;
 set local search_path = extensions, public;
-select plan(5);
+select plan(7);
 
 select from tests.seed_world();
 
@@ -24,6 +25,13 @@ select is(
 select is(
     (select count(*)::int from public.agent_keys where key_prefix like 'sb\_agent\_%' and revoked_at is null),
     0, 'no live key has the old sb_agent_ prefix');
+select results_eq(format('select workspace_id, created_by from public.agent_keys where id = %L', tests.recall('issued') ->> 'id'),
+    format('values (%L::uuid, %L::uuid)', tests.world('a_workspace'), tests.world('a_uid')),
+    'the key is filed under its agent''s workspace, with who issued it');
+select results_eq(format($$select actor_user_id, details ->> 'key_prefix', strpos(e::text, %L) from public.audit_events e
+                           where action = 'key.issued' and target_id = %L$$, tests.recall('issued') ->> 'key', tests.recall('issued') ->> 'id'),
+    format('values (%L::uuid, %L, 0)', tests.world('a_uid'), tests.recall('issued') ->> 'key_prefix'),
+    'the audit trail records who issued the key and its prefix, never the key');
 
 select * from finish();
 rollback;

@@ -9,15 +9,25 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(30);
+select plan(35);
 
 select from tests.seed_world();
 
 /** usage today on A's fixture grant (limit 100). */
 create temporary view fixture_used as
     select coalesce((select used from public.usage_counters
-                     where permission_id = tests.world('a_grant')::uuid and usage_date = (now() at time zone 'utc')::date), 0) as used;
+                     where subject_id = tests.world('a_grant')::uuid and period = 'day'
+                       and period_start = (now() at time zone 'utc')::date), 0) as used;
 grant select on fixture_used to service_role, authenticated;
+/** this month's use on A's fixture grant. */
+create temporary view fixture_used_month as
+    select coalesce((select used from public.usage_counters
+                     where subject_id = tests.world('a_grant')::uuid and period = 'month'
+                       and period_start = date_trunc('month', (now() at time zone 'utc')::date)::date), 0) as used;
+/** the day's and the month's use on A's member's permission (user_a_member on A's team mail). */
+create temporary view member_used as
+    select period, used from public.usage_counters where subject_id = tests.world('a_member_permission')::uuid and subject = 'member';
+grant select on fixture_used_month, member_used to service_role;
 
 /** The ids private.operations_to_reconcile lists, in its order. */
 create function pg_temp.listed(p_provider text, p_limit integer default 50) returns uuid[]
@@ -138,6 +148,7 @@ select results_eq(format($$select status, quota_used, error_code, error_details 
     $$ values ('failed'::text, 0, 'provider_error'::text, 'provider_has_no_record'::text, 'false'::text) $$,
     '... with reason provider_has_no_record and no quota used');
 select is((select used from fixture_used), 6, '... its reservation given back');
+select is((select used from fixture_used_month), 6, '... to the month''s counter too');
 select is(private.record_provider_reconciliation(tests.world('gone')::uuid, 'clicksend_sms', 'not_found'),
     '{"ok": false, "status": "failed"}'::jsonb, 'a second answer changes nothing');
 select is((select used from fixture_used), 6, '... and gives nothing back twice');
@@ -153,6 +164,18 @@ select is(private.record_provider_reconciliation(tests.world('timeout')::uuid, '
 select is(private.record_provider_reconciliation(tests.world('smtp_lost')::uuid, 'clicksend_sms', 'not_found'),
     '{"ok": false, "status": "unknown"}'::jsonb, 'an answer from another provider is refused');
 select is((select used from fixture_used), 6, 'none of that moves quota');
+
+-- ---- A member's call: the reservation goes back to the member's counters ------------------------
+select tests.remember('member_lost', private.begin_tool_call('sendgrid_send_email', p_user_id => tests.world('a_member_uid')::uuid,
+    p_recipients => '{x@example.test,y@example.test}', p_auth_mode => 'user') -> 'operation_id');
+update public.operations set created_at = now() - interval '30 minutes' where id = tests.world('member_lost')::uuid;
+select is(private.reconcile_pending_operations(), 1, 'a member''s call acting directly, lost, is closed as unknown');
+select results_eq($$ select period, used from member_used order by period $$, $$ values ('day'::text, 2), ('month', 2) $$,
+    '... holding its reservation on the member permission''s day and month counters');
+select is(private.record_provider_reconciliation(tests.world('member_lost')::uuid, 'sendgrid', 'not_found') ->> 'status', 'failed',
+    'the provider has no record of it: failed');
+select results_eq($$ select period, used from member_used order by period $$, $$ values ('day'::text, 0), ('month', 0) $$,
+    '... and the member gets the reservation back on both counters');
 
 select * from finish();
 rollback;

@@ -190,12 +190,13 @@ export function subPath(req: Request, functionName: string): string {
 }
 
 /**
- * The client a request came from, for the audit trail: the first X-Forwarded-For address
- * (the client as the platform's gateway saw it) and the User-Agent. The database checks
- * the address again and drops anything that is not one.
+ * The client a request came from, for the audit trail: the address the platform's edge
+ * sets (CF-Connecting-IP, else X-Real-IP, else the first X-Forwarded-For entry) and the
+ * User-Agent. The database checks the address again and drops anything that is not one.
  */
 export function requestClient(req: Request): { ip?: string; user_agent?: string } {
-  const ip = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim() || req.headers.get("x-real-ip")?.trim();
+  const ip = req.headers.get("cf-connecting-ip")?.trim() || req.headers.get("x-real-ip")?.trim() ||
+    req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
   const userAgent = req.headers.get("user-agent")?.slice(0, 512);
   return { ...(ip ? { ip } : {}), ...(userAgent ? { user_agent: userAgent } : {}) };
 }

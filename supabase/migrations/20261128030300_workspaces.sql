@@ -343,7 +343,7 @@ end
 $$;
 
 /**
- * Invites someone by e-mail (admins and the owner), as 'member' or 'admin', until
+ * Invites someone by e-mail (admins and the owner; only the owner invites admins), as 'member' or 'admin', until
  * p_expires_at (default 7 days, at most 30). Returns the invitation with its token,
  * shown this once: only its hash is stored. A pending invitation to the same address is
  * replaced.
@@ -365,6 +365,10 @@ declare
 begin
     if p_role is null or p_role not in ('admin', 'member') then
         raise exception 'an invitation''s role is admin or member (ownership is transferred, not invited)' using errcode = '22023';
+    end if;
+    if p_role = 'admin' then
+        -- Only the owner makes admins (change_workspace_member_role), by invitation too.
+        perform private.require_role(p_workspace_id, 'owner');
     end if;
     if not coalesce(private.is_email_address(v_email), false) then
         raise exception 'invalid e-mail address' using errcode = '22023';

@@ -86,25 +86,38 @@ exception when others then
 end
 $$;
 
+/** The address, or null when the text is not one. */
+create function private.inet_or_null(p_text text) returns inet
+language plpgsql immutable
+set search_path = ''
+as $$
+begin
+    return p_text::inet;
+exception when others then
+    return null;
+end
+$$;
+
 /**
  * Appends one audit event for the current request: actor auth.uid() (or p_actor when a
- * service acts for a user), role, client IP and user agent. p_details must name things,
- * never carry a secret.
+ * service acts for a user), role, client IP and user agent (from the request, or p_client
+ * {ip, user_agent} when a function passes them). p_details must name things, never carry
+ * a secret.
  */
 create function private.audit(
     p_workspace_id uuid, p_action text, p_target_type text, p_target_id text, p_details jsonb default '{}',
-    p_actor uuid default null
+    p_actor uuid default null, p_client jsonb default null
 ) returns void
 language plpgsql
 set search_path = ''
 as $$
 declare
-    v_client jsonb := private.request_client();
+    v_client jsonb := coalesce(p_client, private.request_client());
 begin
     insert into public.audit_events (workspace_id, actor_user_id, actor_role, action, target_type, target_id, details,
                                      ip, user_agent)
     values (p_workspace_id, coalesce(p_actor, auth.uid()), coalesce(nullif(current_setting('role', true), 'none'), current_user),
             p_action, p_target_type, p_target_id, coalesce(p_details, '{}'),
-            (v_client ->> 'ip')::inet, v_client ->> 'user_agent');
+            private.inet_or_null(v_client ->> 'ip'), left(v_client ->> 'user_agent', 512));
 end
 $$;

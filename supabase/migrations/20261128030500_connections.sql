@@ -647,12 +647,9 @@ begin
     where id = p_connection_id
     returning workspace_id into v_workspace_id;
     if found then
-        if p_client is not null and jsonb_typeof(p_client) = 'object' then
-            perform set_config('request.headers', jsonb_build_object(
-                'x-forwarded-for', p_client ->> 'ip', 'user-agent', p_client ->> 'user_agent')::text, true);
-        end if;
         perform private.audit(v_workspace_id, 'credentials.tested', 'connection', p_connection_id::text,
-                              jsonb_build_object('ok', p_ok), p_actor);
+                              jsonb_build_object('ok', p_ok), p_actor,
+                              case when jsonb_typeof(p_client) = 'object' then p_client end);
     end if;
 end
 $$;

@@ -24,6 +24,8 @@ create table public.agents (
     name text not null check (length(btrim(name)) between 1 and 100),
     description text check (length(description) <= 2000),
     is_active boolean not null default true,
+    /* who disabled it: an agent an admin disabled is enabled again only by an admin */
+    disabled_by uuid references auth.users (id) on delete set null,
     created_at timestamptz not null default now(),
     updated_at timestamptz not null default now(),
     unique (id, workspace_id)
@@ -31,6 +33,7 @@ create table public.agents (
 comment on table public.agents is 'AI agents. Each acts for one member of its workspace (user_id) and never exceeds what that member holds.';
 create index agents_user_id_idx on public.agents (user_id);
 create index agents_workspace_id_idx on public.agents (workspace_id, user_id);
+create index agents_disabled_by_idx on public.agents (disabled_by);
 
 create table public.agent_permissions (
     id uuid primary key default gen_random_uuid(),
@@ -108,6 +111,31 @@ revoke all on function private.check_agent_principal() from public;
 
 create trigger agents_check_principal before insert or update of workspace_id, user_id on public.agents
     for each row execute function private.check_agent_principal();
+
+/**
+ * Remembers who disabled an agent; a member cannot enable again an agent someone else
+ * (an admin, or the removal of its principal) disabled: only an admin can.
+ */
+create function private.check_agent_enabling() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+    if new.is_active and not old.is_active and old.disabled_by is distinct from auth.uid() and auth.uid() is not null
+       and not private.has_role_on_workspace(new.workspace_id, 'admin') then
+        raise exception 'this agent was disabled by an admin; only an admin can enable it again' using errcode = '42501';
+    end if;
+    new.disabled_by := case when new.is_active then null
+                            when not old.is_active then old.disabled_by
+                            else auth.uid() end;
+    return new;
+end
+$$;
+revoke all on function private.check_agent_enabling() from public;
+
+create trigger agents_check_enabling before update of is_active on public.agents
+    for each row execute function private.check_agent_enabling();
 
 /**
  * A grant's scopes must be ones its connection grants, and the connection must be live

@@ -314,7 +314,11 @@ declare
     v_refused text;
 begin
     if p_right.dead_reason is not null then
-        return private.deny(p_ctx, 'permission_denied', private.dead_right_message(p_right.dead_reason),
+        return private.deny(p_ctx, 'permission_denied',
+                            case when p_right.dead_reason = 'connection_inactive'
+                                 then format('connection is %s', (select c.status from public.connections c
+                                                                  where c.id = p_right.connection_id))
+                                 else private.dead_right_message(p_right.dead_reason) end,
                             jsonb_strip_nulls(jsonb_build_object('reason', p_right.dead_reason,
                                 'expired_at', case when p_right.dead_reason like '%expired' then p_right.expires_at end)));
     end if;

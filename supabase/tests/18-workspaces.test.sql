@@ -15,7 +15,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(84);
+select plan(85);
 
 select from tests.seed_team();
 
@@ -102,9 +102,13 @@ select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 
     'an invitation to something that is not an e-mail address is refused (22023)');
 select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'TEAM_SENDER@example.test')$$, tests.world('t_workspace'))), '^PT409: ',
     'inviting someone already in the workspace (any case) is a conflict (PT409)');
+select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', 'admin')$$, tests.world('t_workspace'))), '^42501: ',
+    'an admin cannot invite an admin: only the owner makes admins (42501)');
+select tests.authenticate_as('team_owner');
 select tests.remember('inv1', public.invite_workspace_member(tests.world('t_workspace')::uuid, 'ws_guest@example.test', 'admin', now() + interval '30 days' - interval '1 minute'));
+select tests.authenticate_as('team_admin');
 select results_eq($$ select tests.recall('inv1') ->> 'role', tests.recall('inv1') ->> 'workspace_name', tests.recall('inv1') ->> 'token' like 'swb_invite_%' $$,
-    $$ values ('admin'::text, 'Acme'::text, true) $$, 'an admin invites as admin, for just under 30 days: the token is returned once');
+    $$ values ('admin'::text, 'Acme'::text, true) $$, 'the owner invites as admin, for just under 30 days: the token is returned once');
 select is((select token_hash from public.workspace_invitations where id = (tests.recall('inv1') ->> 'id')::uuid),
     encode(extensions.digest(tests.recall('inv1') ->> 'token', 'sha256'), 'hex'), '... and only its SHA-256 is stored');
 select tests.remember('inv2', public.invite_workspace_member(tests.world('t_workspace')::uuid, 'WS_Guest@Example.test'));

@@ -19,7 +19,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(100);
+select plan(105);
 
 select from tests.seed_team();
 
@@ -369,6 +369,23 @@ select is(tests.m20_send() #>> '{error,details,reason}', 'no_member_permission',
 select is(tests.m20_send('clicksend_get_balance') #>> '{error,details,reason}', 'no_member_permission', '... and so is its balance check');
 select is(tests.m20_tools(), '{}'::text[], '... and all its tools vanish');
 select is(private.list_tools_for_caller(p_agent_key_hash => tests.world('h_key'))::jsonb, '[]'::jsonb, '... including through its key');
+
+-- an agent an admin disabled stays disabled for its member
+select tests.authenticate_as('team_admin');
+select isnt_empty(format('update public.agents set is_active = false where id = %L returning id', tests.world('t_agent')),
+    'an admin disables a member''s agent');
+select tests.authenticate_as('team_sender');
+select throws_ok(format('update public.agents set is_active = true where id = %L', tests.world('t_agent')),
+    '42501', 'this agent was disabled by an admin; only an admin can enable it again',
+    '... and the member cannot enable it again');
+select tests.authenticate_as('team_admin');
+select isnt_empty(format('update public.agents set is_active = true where id = %L returning id', tests.world('t_agent')),
+    '... an admin can');
+select tests.authenticate_as('team_sender');
+select isnt_empty(format('update public.agents set is_active = false where id = %L returning id', tests.world('t_agent')),
+    'a member disables their own agent ...');
+select isnt_empty(format('update public.agents set is_active = true where id = %L returning id', tests.world('t_agent')),
+    '... and enables it again');
 
 -- the member removed from the workspace
 select tests.authenticate_as('team_admin');

@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(44);
+select plan(45);
 
 select from tests.seed_team();
 
@@ -132,6 +132,12 @@ select is(tests.m25_ask($$select public.log_smtp_operation(null, gen_random_uuid
     '... and with neither a known connection nor agent it is refused (P0002)');
 select matches(tests.m25_ask(format($$select public.log_smtp_operation(%L, %L, %L, 'send_email')::text$$, tests.world('t_agent'), tests.world('t_sender'), tests.world('o_clicksend'))),
     '^[0-9A-Z]{5}$', '... and an agent of Acme logged against another workspace''s (non-SMTP) connection is refused with an error, not recorded across workspaces');
+select tests.authenticate_as('other_admin');
+select tests.remember('g_smtp', public.create_connection('smtp', 'Globex SMTP', '{"username":"g","password":"globex-smtp-secret"}',
+    '{"host":"smtp.globex.test","port":465,"security":"tls","from_email":"it@globex.test"}', p_workspace_id => tests.world('o_workspace')::uuid) -> 'id');
+select tests.authenticate_as_service_role();
+select matches(tests.m25_ask(format($$select public.log_smtp_operation(%L, %L, %L, 'send_email')::text$$, tests.world('t_agent'), tests.world('t_sender'), tests.world('g_smtp'))),
+    '^[0-9A-Z]{5}$', '... and an agent of Acme logged against Globex''s SMTP connection is refused, not recorded across workspaces');
 select tests.authenticate_as('team_admin');
 select is((select count(*)::int from public.operations where id in (tests.world('logged')::uuid, tests.world('logged_err')::uuid)), 2,
     'Acme''s admin sees the logged operations in Acme''s ledger');

@@ -74,9 +74,12 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     sb = new Switchboard(user.client as never);
   });
 
-  it("createAgent", async () => {
+  it("createAgent (in the personal workspace by default)", async () => {
     const created = await sb.createAgent("SDK agent", "made by the SDK test");
     expect(created).toMatchObject({ name: "SDK agent", description: "made by the SDK test", is_active: true, user_id: user.id });
+    const [personal] = await sb.listWorkspaces();
+    expect(personal).toMatchObject({ personal: true, role: "owner", primary_owner_user_id: user.id });
+    expect(created.workspace_id).toBe(personal.id);
     agentId = created.id;
   });
 
@@ -227,6 +230,15 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
   it("listConnections reads the user's connections in the Connection shape", async () => {
     const connections = await sb.listConnections();
     expect(connections.map((c) => c.name).sort()).toEqual(["Mailbox", "SMS", "SendGrid"]);
+    // Exactly what the RPCs return (connection_json): workspace, default mail, creator; no Vault reference.
+    const created = { SMS: clicksend, Mailbox: smtp, SendGrid: sendgrid } as Record<string, Connection>;
+    for (const c of connections) {
+      const { updated_at: _u, last_tested_at: _t, last_test_ok: _o, last_test_message: _m, credentials_rotated_at: _r, status: _s, granted_scopes, ...rest } = created[c.name]!;
+      expect(c).toMatchObject(rest);
+      expect([...c.granted_scopes].sort()).toEqual([...granted_scopes].sort());
+      expect(Object.keys(c).sort()).toEqual(Object.keys(created[c.name]!).sort());
+    }
+    expect(connections.find((c) => c.name === "Mailbox")).toMatchObject({ is_default_mail: true, created_by: user.id });
     // The same shape the RPCs return (provider name, has_credentials), so that e.g.
     // sb.testConnection(c.provider, c.id) works on a listed connection.
     expect(connections.map((c) => [c.name, c.provider, c.has_credentials]).sort()).toEqual([
@@ -292,6 +304,230 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     expect((await sb.listConnections()).map((c) => c.id)).not.toContain(clicksend.id);
     // The secret went with it.
     const [secret] = await adminSql()`select count(*)::int as n from vault.secrets where name = ${`switchboard.connection.${clicksend.id}`}`;
+    expect(secret.n).toBe(0);
+  });
+});
+
+describe("Switchboard: workspaces, members, permissions, numbers, identities and the audit trail", () => {
+  let owner: TestUser;
+  let admin: TestUser;
+  let member: TestUser;
+  let asOwner: Switchboard;
+  let asAdmin: Switchboard;
+  let asMember: Switchboard;
+  let teamId: string;
+  let sms: Connection;
+  let smtp: Connection;
+  let sendgrid: Connection;
+  let permissionId: string;
+  let memberNumber: string;
+  let agentId: string;
+  let grantId: string;
+  let agentKey: string;
+
+  beforeAll(async () => {
+    [owner, admin, member] = await Promise.all([newUser(), newUser(), newUser()]);
+    [asOwner, asAdmin, asMember] = [owner, admin, member].map((u) => new Switchboard(u.client as never));
+  });
+
+  it("listWorkspaces, createWorkspace, renameWorkspace", async () => {
+    const [personal, ...others] = await asOwner.listWorkspaces();
+    expect(others).toEqual([]);
+    expect(personal).toMatchObject({ personal: true, role: "owner", primary_owner_user_id: owner.id });
+    const team = await asOwner.createWorkspace("SDK team");
+    expect(team).toMatchObject({ name: "SDK team", personal: false, role: "owner", primary_owner_user_id: owner.id });
+    teamId = team.id;
+    expect(await asOwner.renameWorkspace(teamId, "SDK team, renamed")).toMatchObject({ id: teamId, name: "SDK team, renamed" });
+    expect((await asOwner.listWorkspaces()).map((w) => [w.name, w.role, w.personal])).toEqual([
+      [personal.name, "owner", true], ["SDK team, renamed", "owner", false],
+    ]);
+    const empty = await failure(asOwner.createWorkspace("  "));
+    expect([empty.code, empty.status]).toEqual(["invalid_request", 400]);
+  });
+
+  it("inviteMember → token; declineInvitation, acceptInvitation, revokeInvitation, listInvitations, listMembers", async () => {
+    const first = await asOwner.inviteMember(teamId, member.email);
+    expect(first).toMatchObject({ workspace_id: teamId, workspace_name: "SDK team, renamed", email: member.email, role: "member" });
+    expect(first.token).toMatch(/^swb_invite_/);
+    expect((await asMember.listInvitations()).map((i) => i.id)).toEqual([first.id]);
+    expect(await asMember.declineInvitation(first.token)).toEqual({ id: first.id, status: "declined" });
+
+    const again = await asOwner.inviteMember(teamId, member.email, { expiresAt: new Date(Date.now() + 3_600_000) });
+    const forAdmin = await asOwner.inviteMember(teamId, admin.email, { role: "admin" });
+    const stray = await asOwner.inviteMember(teamId, "nobody@example.test");
+    expect(await asOwner.revokeInvitation(stray.id)).toEqual({ id: stray.id, status: "revoked" });
+    const statuses = (await asOwner.listInvitations({ workspaceId: teamId })).map((i) => [i.email, i.status]);
+    expect(statuses).toEqual(expect.arrayContaining([[member.email, "declined"], [member.email, "pending"], [admin.email, "pending"], ["nobody@example.test", "revoked"]]));
+    expect((await asOwner.listInvitations({ workspaceId: teamId, status: "pending" })).length).toBe(2);
+
+    // Someone else's token is "not found", as is a used one.
+    const stolen = await failure(asAdmin.acceptInvitation(again.token));
+    expect([stolen.code, stolen.status]).toEqual(["not_found", 404]);
+    expect(await asMember.acceptInvitation(again.token)).toMatchObject({ id: teamId, role: "member", personal: false });
+    expect(await asAdmin.acceptInvitation(forAdmin.token)).toMatchObject({ id: teamId, role: "admin" });
+    expect((await failure(asMember.acceptInvitation(again.token))).code).toBe("not_found");
+
+    const members = await asMember.listMembers(teamId);
+    expect(Object.fromEntries(members.map((m) => [m.user_id, m.role]))).toEqual({ [owner.id]: "owner", [admin.id]: "admin", [member.id]: "member" });
+    expect((await asMember.listWorkspaces()).find((w) => w.id === teamId)).toMatchObject({ role: "member" });
+    const notAdmin = await failure(asMember.inviteMember(teamId, "x@example.test"));
+    expect([notAdmin.code, notAdmin.status]).toEqual(["permission_denied", 403]);
+  });
+
+  it("changeMemberRole (owner only)", async () => {
+    expect(await asOwner.changeMemberRole(teamId, member.id, "admin")).toEqual({ workspace_id: teamId, user_id: member.id, role: "admin" });
+    expect(await asOwner.changeMemberRole(teamId, member.id, "member")).toMatchObject({ role: "member" });
+    expect((await failure(asAdmin.changeMemberRole(teamId, member.id, "admin"))).code).toBe("permission_denied");
+  });
+
+  it("createConnection with workspaceId (admins); the Connection shape; setDefaultMailConnection", async () => {
+    sms = await asAdmin.createConnection({ provider: "clicksend_sms", name: "Team SMS", workspaceId: teamId, ...clicksendAccount() });
+    expect(sms).toMatchObject({ workspace_id: teamId, created_by: admin.id, is_default_mail: false, provider: "clicksend_sms", has_credentials: true });
+    expect(sms).not.toHaveProperty("user_id");
+    expect(sms.webhook_token).toMatch(/^[0-9a-f]{48}$/);
+    smtp = await asAdmin.createConnection({ provider: "smtp", name: "Team mailbox", workspaceId: teamId, ...smtpAccount() });
+    sendgrid = await asOwner.createConnection({ provider: "sendgrid", name: "Team SendGrid", workspaceId: teamId, ...sendgridAccount() });
+    expect([smtp.is_default_mail, sendgrid.is_default_mail]).toEqual([true, false]);
+    const denied = await failure(asMember.createConnection({ provider: "clicksend_sms", name: "Mine", workspaceId: teamId, ...clicksendAccount() }));
+    expect([denied.code, denied.status]).toEqual(["permission_denied", 403]);
+
+    expect(await asAdmin.setDefaultMailConnection(sendgrid.id)).toMatchObject({ id: sendgrid.id, is_default_mail: true });
+    const listed = await asAdmin.listConnections({ workspaceId: teamId });
+    expect(listed.map((c) => [c.name, c.is_default_mail])).toEqual([["Team SMS", false], ["Team mailbox", false], ["Team SendGrid", true]]);
+    expect(listed.every((c) => /^[0-9a-f]{48}$/.test(c.webhook_token ?? ""))).toBe(true);
+    expect((await failure(asAdmin.setDefaultMailConnection(sms.id))).code).toBe("invalid_request");
+    // The member holds no permission yet: they see none of them.
+    expect(await asMember.listConnections({ workspaceId: teamId })).toEqual([]);
+  });
+
+  it("setMemberPermission, listMemberPermissions, removeMemberPermission; members see what they may, without webhook tokens", async () => {
+    const permission = await asAdmin.setMemberPermission({
+      connectionId: sms.id, userId: member.id, canSend: true, scopes: ["sms", "balance"], dailySendLimit: 5, monthlySendLimit: 20,
+      allowedRecipients: ["+61"],
+    });
+    expect(permission).toMatchObject({ connection_id: sms.id, user_id: member.id, can_view: true, can_send: true, can_configure: false,
+      daily_send_limit: 5, monthly_send_limit: 20, allowed_recipients: ["+61"], granted_by: admin.id });
+    permissionId = permission.id;
+    await asAdmin.setMemberPermission({ connectionId: smtp.id, userId: member.id });
+    expect((await asAdmin.listMemberPermissions({ workspaceId: teamId, userId: member.id })).map((p) => p.connection_id).sort())
+      .toEqual([sms.id, smtp.id].sort());
+    expect((await asMember.listMemberPermissions({ connectionId: sms.id })).map((p) => p.id)).toEqual([permissionId]);
+
+    const seen = await asMember.listConnections({ workspaceId: teamId });
+    expect(seen.map((c) => c.name)).toEqual(["Team SMS", "Team mailbox"]);
+    expect(seen.map((c) => c.webhook_token)).toEqual([null, null]);
+
+    expect(await asAdmin.removeMemberPermission(smtp.id, member.id)).toMatchObject({ removed: true });
+    expect((await asMember.listConnections({ workspaceId: teamId })).map((c) => c.name)).toEqual(["Team SMS"]);
+    expect((await failure(asAdmin.removeMemberPermission(smtp.id, member.id))).code).toBe("not_found");
+    expect((await failure(asAdmin.setMemberPermission({ connectionId: sms.id, userId: admin.id }))).code).toBe("invalid_request");
+    expect((await failure(asMember.setMemberPermission({ connectionId: sms.id, userId: member.id, dailySendLimit: 500 }))).code).toBe("permission_denied");
+  });
+
+  it("addPhoneNumber, updatePhoneNumber, deletePhoneNumber, listPhoneNumbers, setMemberDefaultNumber, listDefaultNumbers", async () => {
+    const pool = await asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "+61400200000", friendlyName: "Pool" });
+    expect(pool).toMatchObject({ is_default: true, assigned_to: null, capabilities: ["sms"], status: "active" });
+    const mine = await asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "+61400200001", assignedTo: member.id, capabilities: ["sms", "mms"] });
+    memberNumber = mine.e164;
+    const spare = await asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "+61400200002" });
+    expect(await asAdmin.updatePhoneNumber(mine.id, { friendly_name: "Member line" })).toMatchObject({ friendly_name: "Member line", assigned_to: member.id });
+    expect(await asAdmin.deletePhoneNumber(spare.id)).toEqual({ id: spare.id, deleted: true });
+    expect((await asMember.listPhoneNumbers({ connectionId: sms.id })).map((n) => n.e164)).toEqual(["+61400200000", "+61400200001"]);
+    expect((await failure(asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "0400 200 003" }))).code).toBe("invalid_request");
+    expect((await failure(asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "+61400200000" }))).code).toBe("conflict");
+    expect((await failure(asMember.updatePhoneNumber(pool.id, { assigned_to: member.id }))).code).toBe("not_found");
+
+    expect(await asMember.setMemberDefaultNumber(mine.id)).toMatchObject({ user_id: member.id, phone_number_id: mine.id, e164: memberNumber });
+    expect((await asMember.listDefaultNumbers()).map((d) => [d.user_id, d.phone_number_id])).toEqual([[member.id, mine.id]]);
+    // An admin sets anyone's; the admin's own may be any number.
+    expect(await asAdmin.setMemberDefaultNumber(pool.id, member.id)).toMatchObject({ user_id: member.id, phone_number_id: pool.id });
+    expect(await asMember.setMemberDefaultNumber(mine.id)).toMatchObject({ phone_number_id: mine.id });
+  });
+
+  it("addSenderIdentity, updateSenderIdentity, deleteSenderIdentity, listSenderIdentities", async () => {
+    const first = await asAdmin.addSenderIdentity({ connectionId: sendgrid.id, email: "Support@Example.com", name: "Support" });
+    expect(first).toMatchObject({ email: "support@example.com", name: "Support", is_default: true, verified: false });
+    const second = await asAdmin.addSenderIdentity({ connectionId: sendgrid.id, email: "sales@example.com", verified: true });
+    expect(second.is_default).toBe(false);
+    expect(await asAdmin.updateSenderIdentity(second.id, { is_default: true, name: "Sales" })).toMatchObject({ is_default: true, name: "Sales" });
+    expect((await asAdmin.listSenderIdentities({ connectionId: sendgrid.id })).map((i) => [i.email, i.is_default]))
+      .toEqual([["support@example.com", false], ["sales@example.com", true]]);
+    expect(await asAdmin.deleteSenderIdentity(first.id)).toEqual({ id: first.id, deleted: true });
+    expect((await failure(asAdmin.addSenderIdentity({ connectionId: sms.id, email: "a@example.com" }))).code).toBe("invalid_request");
+    // The member may not view the SendGrid connection, so not its identities either.
+    expect(await asMember.listSenderIdentities()).toEqual([]);
+  });
+
+  it("createAgent in the team; a grant within the member's permission (monthlySendLimit), never above it", async () => {
+    const agent = await asMember.createAgent("Team agent", null, { workspaceId: teamId });
+    expect(agent).toMatchObject({ workspace_id: teamId, user_id: member.id });
+    agentId = agent.id;
+    const above = await failure(asMember.grant({ agentId, connectionId: sms.id, scopes: ["sms"], dailySendLimit: 5 }));
+    expect([above.code, above.status]).toEqual(["permission_denied", 403]);
+    expect(above.message).toContain("a monthly limit of none (theirs is 20)");
+    const grant = await asMember.grant({ agentId, connectionId: sms.id, scopes: ["sms", "balance"], dailySendLimit: 5, monthlySendLimit: 10 });
+    expect(grant).toMatchObject({ daily_send_limit: 5, monthly_send_limit: 10 });
+    grantId = grant.id;
+    expect(await asMember.updateGrant(grantId, { monthly_send_limit: 8 })).toMatchObject({ monthly_send_limit: 8 });
+    expect((await failure(asMember.updateGrant(grantId, { monthly_send_limit: 21 }))).code).toBe("permission_denied");
+    agentKey = (await asMember.issueAgentKey(agentId)).key;
+
+    expect((await asMember.listAgents({ workspaceId: teamId })).map((a) => a.id)).toEqual([agentId]);
+    // Admins see every agent of the workspace; the owner's personal agents are elsewhere.
+    expect((await asAdmin.listAgents({ workspaceId: teamId })).map((a) => a.id)).toEqual([agentId]);
+  });
+
+  it("the agent sends from the member's number; listUsage shows the grant's and the member's counters", async () => {
+    const agent = agentWithKey(agentKey);
+    const tools = await agent.listTools<Schema>("raw");
+    expect(tools.find((t) => t.name === "clicksend_send_sms")!.limits).toMatchObject({ daily_send_limit: 5, monthly_send_limit: 8 });
+    const sent = await agent.callTool<Schema>("clicksend_send_sms", { to: ["+61412000400"], body: smsBody("team") });
+    const messages = ((await (await fetch(`${fakeRoot(status().CLICKSEND_FAKE_URL)}/__fake/messages`)).json()) as any).messages as any[];
+    expect(messages.find((m) => m.custom_string === sent.operation_id)).toMatchObject({ from: memberNumber });
+    const outside = await failure(agent.callTool("clicksend_send_sms", { to: ["+14155550100"], body: smsBody() }));
+    expect(outside.details).toMatchObject({ reason: "recipient_not_allowed" });
+
+    const usage = await asMember.listUsage({ workspaceId: teamId });
+    const used = (subject: string, period: string) => usage.find((u) => u.subject === subject && u.period === period)?.used;
+    expect([used("grant", "day"), used("grant", "month"), used("member", "day"), used("member", "month")]).toEqual([1, 1, 1, 1]);
+    expect((await asMember.listUsage({ subjectId: permissionId })).every((u) => u.subject === "member")).toBe(true);
+    expect((await asAdmin.listOperations({ workspaceId: teamId })).map((o) => o.status).sort()).toEqual(["denied", "succeeded"]);
+  });
+
+  it("listAuditEvents: the workspace's actions for admins, nothing for members", async () => {
+    const trail = await asAdmin.listAuditEvents({ workspaceId: teamId });
+    const actions = trail.map((e) => e.action);
+    for (const action of [
+      "workspace.created", "workspace.renamed", "member.invited", "invitation.declined", "invitation.revoked", "member.joined",
+      "member.role_changed", "credentials.created", "connection.default_mail_set", "permission.set", "permission.removed",
+      "number.added", "number.updated", "number.deleted", "number.member_default_set", "identity.added", "identity.updated",
+      "identity.deleted", "grant.set", "grant.updated", "key.issued",
+    ]) expect(actions, action).toContain(action);
+    expect(trail.map((e) => e.id)).toEqual([...trail.map((e) => e.id)].sort((a, b) => b - a));
+    expect((await asAdmin.listAuditEvents({ workspaceId: teamId, action: "member.joined" })).map((e) => e.actor_user_id).sort())
+      .toEqual([admin.id, member.id].sort());
+    expect(await asAdmin.listAuditEvents({ workspaceId: teamId, limit: 3 })).toHaveLength(3);
+    expect(await asMember.listAuditEvents({ workspaceId: teamId })).toEqual([]);
+    expect(JSON.stringify(trail)).not.toMatch(/demo-key|demo-pass|SG\.demo-key|swb_invite_|swb_agent_[A-Za-z0-9_-]{20}/);
+  });
+
+  it("transferOwnership, leaveWorkspace, removeMember, deleteWorkspace", async () => {
+    expect(await asOwner.transferOwnership(teamId, admin.id)).toEqual({ workspace_id: teamId, owner: admin.id });
+    expect((await asAdmin.listWorkspaces()).find((w) => w.id === teamId)).toMatchObject({ role: "owner", primary_owner_user_id: admin.id });
+    expect((await asOwner.listWorkspaces()).find((w) => w.id === teamId)).toMatchObject({ role: "admin" });
+    expect((await failure(asOwner.deleteWorkspace(teamId))).code).toBe("permission_denied");
+    expect((await failure(asAdmin.leaveWorkspace(teamId))).code).toBe("invalid_request");
+
+    expect(await asMember.leaveWorkspace(teamId)).toEqual({ workspace_id: teamId, left: true });
+    expect((await asMember.listWorkspaces()).map((w) => w.id)).not.toContain(teamId);
+    // Their agent there stopped with the membership.
+    expect(await agentWithKey(agentKey).listTools("raw")).toEqual([]);
+
+    expect(await asAdmin.removeMember(teamId, owner.id)).toEqual({ workspace_id: teamId, user_id: owner.id, removed: true });
+    expect((await failure(asAdmin.removeMember(teamId, owner.id))).code).toBe("not_found");
+    expect(await asAdmin.deleteWorkspace(teamId)).toEqual({ id: teamId, deleted: true });
+    expect((await asAdmin.listWorkspaces()).map((w) => w.personal)).toEqual([true]);
+    const [secret] = await adminSql()`select count(*)::int as n from vault.secrets where name = ${`switchboard.connection.${sms.id}`}`;
     expect(secret.n).toBe(0);
   });
 });

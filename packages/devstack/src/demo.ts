@@ -1,16 +1,26 @@
 /**
  * The demo scenario, step by step, through the public surface only: supabase-js RPCs
- * and table reads as the demo user (through the local PostgREST stand-in), the edge
- * functions over HTTP as the demo agent, and the provider fakes' own APIs (webhook
- * configuration, inboxes). Nothing here writes to the database directly.
+ * and table reads as the demo users (through the local PostgREST stand-in), the edge
+ * functions over HTTP as the member's agent and as the member, and the provider fakes'
+ * own APIs (webhook configuration, inboxes). Nothing here writes to the database
+ * directly.
+ *
+ * The story is a team: the demo user (the owner) creates the workspace "Demo Team",
+ * invites the seeded member, who accepts with the invitation's token; the owner connects
+ * the three providers in the team and gives the member permission to send (5 SMS a day)
+ * and a number of their own; the member creates an agent and grants it part of what
+ * they hold; the agent sends from the member's number until the member's limit stops it.
  *
  *   - `npm start` runs it as the stack's seedDemo hook (cli.ts) and puts DEMO_USER_ID,
- *     DEMO_USER_JWT, DEMO_AGENT_ID and DEMO_AGENT_KEY into the status;
+ *     DEMO_USER_EMAIL, DEMO_USER_JWT (the owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID,
+ *     DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT, DEMO_AGENT_ID and DEMO_AGENT_KEY (the member's
+ *     agent) into the status;
  *   - `npm run demo` (tsx packages/devstack/src/demo.ts) runs it again against the
  *     running stack (.devstack/state.json) and updates those keys there.
  *
- * Re-runnable: it first deletes the demo connections, ClickSend rules and keys of an
- * earlier run of itself (again through the public surface).
+ * Re-runnable: it reuses "Demo Team" by name and first removes what an earlier run of
+ * itself left there (its connections, ClickSend rules and keys, and the member, who is
+ * invited again), again through the public surface.
  */
 import { readFile, writeFile } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
@@ -20,18 +30,26 @@ import { loadConfig, statePath } from "./config.ts";
 import { configureJwt, createUserToken, type JwtIssuer } from "./jwt.ts";
 import { readRunningState, type SeedDemoContext, type StackStatus } from "./stack.ts";
 
-/** Created by supabase/seed.sql. */
+/** Created by supabase/seed.sql: the owner of the demo team. */
 export const DEMO_USER_ID = "00000000-0000-4000-8000-00000000d3e0";
 export const DEMO_USER_EMAIL = "demo@switchboard.local";
-/** The demo user's access token lives a week: it is printed for local experiments. */
+/** Created by supabase/seed.sql: the member the owner invites. */
+export const DEMO_MEMBER_ID = "00000000-0000-4000-8000-00000000d3e1";
+export const DEMO_MEMBER_EMAIL = "member@switchboard.local";
+export const DEMO_WORKSPACE_NAME = "Demo Team";
+/** The demo users' access tokens live a week: they are printed for local experiments. */
 const DEMO_JWT_TTL_SECONDS = 7 * 24 * 3600;
 const NAMES = { clicksend: "Demo ClickSend", smtp: "Demo Mailbox", sendgrid: "Demo SendGrid" } as const;
+const NUMBERS = { desk: "+61480000000", member: "+61480000001" } as const;
+/** The member's SMS limit while the demo runs (raised at the end). */
+const MEMBER_DAILY_LIMIT = 5;
+const RAISED_DAILY_LIMIT = 100;
 const RULE_PREFIX = "Switchboard demo";
 const KEY_NAME = "demo";
 const CLICKSEND_AUTH = `Basic ${Buffer.from("demo:demo-key").toString("base64")}`;
 
 export interface DemoOptions {
-  /** Signs the demo user's token; default: the issuer of the stack's state dir. */
+  /** Signs the demo users' tokens; default: the issuer of the stack's state dir. */
   issuer?: JwtIssuer;
   /** Where the transcript goes (default console.log). */
   log?: (line: string) => void;
@@ -40,6 +58,15 @@ export interface DemoOptions {
 type Json = Record<string, any>;
 
 class DemoError extends Error {}
+
+/** supabase-js as one signed-in user (Node 20 has no global WebSocket: one is passed). */
+function userClient(s: StackStatus, jwt: string): SupabaseClient {
+  return createClient(s.API_URL, s.ANON_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    global: { headers: { Authorization: `Bearer ${jwt}` } },
+    realtime: { transport: WebSocket as never },
+  });
+}
 
 /**
  * Runs the demo against a running stack. Accepts the stack's status, or the seedDemo
@@ -58,27 +85,32 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   const short = (id: string) => `${id.slice(0, 8)}…`;
   const stamp = new Date().toISOString().slice(11, 19);
 
-  // ---- as the user ---------------------------------------------------------------
-  banner("Switchboard demo: the user sets things up (supabase-js as the demo user)");
+  // ---- as the owner -----------------------------------------------------------------
+  banner("Switchboard demo: the owner sets up a team (supabase-js as the demo user)");
   const jwt = await createUserToken(DEMO_USER_ID, DEMO_USER_EMAIL, { issuer, expiresInSeconds: DEMO_JWT_TTL_SECONDS });
-  const supabase = createClient(s.API_URL, s.ANON_KEY, {
-    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
-    global: { headers: { Authorization: `Bearer ${jwt}` } },
-    realtime: { transport: WebSocket as never }, // Node 20 has no global WebSocket
-  });
+  const memberJwt = await createUserToken(DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, { issuer, expiresInSeconds: DEMO_JWT_TTL_SECONDS });
+  const supabase = userClient(s, jwt);
+  const asMember = userClient(s, memberJwt);
   say(`Demo user ${DEMO_USER_EMAIL} (${DEMO_USER_ID}) signs in: access token from the local issuer (${s.JWKS_URL}).`);
 
-  await cleanUpEarlierRun(supabase, s);
+  const { team, reused } = await demoTeam(supabase);
+  await cleanUpEarlierRun(supabase, s, team.id);
+  say(`${reused ? "The owner reuses" : "The owner creates"} the team workspace "${team.name}" (${team.id})${reused ? " from an earlier run" : ": rpc('create_workspace')"}; the demo user owns it.`);
+
+  const invitation = await rpc(supabase, "invite_workspace_member", { p_workspace_id: team.id, p_email: DEMO_MEMBER_EMAIL, p_role: "member" });
+  say(`The owner invites ${DEMO_MEMBER_EMAIL} as a member: rpc('invite_workspace_member') → token ${invitation.token.slice(0, 15)}… (shown once, stored hashed)`);
+  const joined = await rpc(asMember, "accept_workspace_invitation", { p_token: invitation.token });
+  say(`The member (${DEMO_MEMBER_ID}) signs in and accepts it: rpc('accept_workspace_invitation') → role "${joined.role}" in "${joined.name}".`);
 
   const smtpCa = s.SMTP_FAKE_CA_PEM_PATH ? await readFile(s.SMTP_FAKE_CA_PEM_PATH, "utf8") : undefined;
   const [clicksend, smtp, sendgrid] = await Promise.all([
     rpc(supabase, "create_connection", {
-      p_provider: "clicksend_sms", p_name: NAMES.clicksend,
+      p_provider: "clicksend_sms", p_name: NAMES.clicksend, p_workspace_id: team.id,
       p_credentials: { username: "demo", api_key: "demo-key" },
       p_config: { base_url: s.CLICKSEND_FAKE_URL },
     }),
     rpc(supabase, "create_connection", {
-      p_provider: "smtp", p_name: NAMES.smtp,
+      p_provider: "smtp", p_name: NAMES.smtp, p_workspace_id: team.id,
       p_credentials: { username: "demo", password: "demo-pass" },
       p_config: {
         host: s.SMTP_FAKE_HOST, port: Number(s.SMTP_FAKE_PORT), security: "tls",
@@ -86,12 +118,12 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
       },
     }),
     rpc(supabase, "create_connection", {
-      p_provider: "sendgrid", p_name: NAMES.sendgrid,
+      p_provider: "sendgrid", p_name: NAMES.sendgrid, p_workspace_id: team.id,
       p_credentials: { api_key: "SG.demo-key" },
       p_config: { base_url: s.SENDGRID_FAKE_URL, from_email: DEMO_USER_EMAIL, webhook_public_key: s.SENDGRID_FAKE_PUBLIC_KEY },
     }),
   ]);
-  say("The user connects three provider accounts: rpc('create_connection'); the credentials go to Vault, never to the row.");
+  say("The owner connects three provider accounts in the team: rpc('create_connection', {p_workspace_id}); the credentials go to Vault, never to the row.");
   detail(`ClickSend SMS  "${NAMES.clicksend}"  ${short(clicksend.id)}  → ClickSend fake ${s.CLICKSEND_FAKE_URL}`);
   detail(`SMTP mail      "${NAMES.smtp}"    ${short(smtp.id)}  → SMTP fake ${s.SMTP_FAKE_HOST}:${s.SMTP_FAKE_PORT} (implicit TLS)`);
   detail(`SendGrid mail  "${NAMES.sendgrid}"   ${short(sendgrid.id)}  → SendGrid fake ${s.SENDGRID_FAKE_URL}`);
@@ -108,30 +140,52 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
       enabled: true, url: `${s.FUNCTIONS_URL}/sendgrid/webhooks/${sendgrid.webhook_token}/events`,
     }),
   ]);
-  say("The user points the providers' webhooks at the functions (with the providers' own APIs, as in their dashboards):");
+  say("The owner points the providers' webhooks at the functions (with the providers' own APIs, as in their dashboards):");
   detail(`ClickSend receipts + inbound SMS → ${s.FUNCTIONS_URL}/clicksend/webhooks/<token>/{receipts,inbound}`);
   detail(`SendGrid signed Event Webhook    → ${s.FUNCTIONS_URL}/sendgrid/webhooks/<token>/events`);
 
-  const agent = await rpc(supabase, "create_agent", { p_name: "Demo assistant", p_description: "The agent of the npm start demo." });
-  const smsGrant = await rpc(supabase, "grant_agent_permission", {
+  const smsPermission = await memberMaySend(supabase, clicksend.id, MEMBER_DAILY_LIMIT);
+  await memberMaySend(supabase, smtp.id, null);
+  await memberMaySend(supabase, sendgrid.id, null);
+  const desk = await rpc(supabase, "add_phone_number", { p_connection_id: clicksend.id, p_e164: NUMBERS.desk, p_friendly_name: "Front desk" });
+  const line = await rpc(supabase, "add_phone_number", {
+    p_connection_id: clicksend.id, p_e164: NUMBERS.member, p_friendly_name: "Member's line", p_assigned_to: DEMO_MEMBER_ID,
+  });
+  say("The owner decides what the member may do (rpc('set_member_permission')) and gives them a number (rpc('add_phone_number')):");
+  detail(`SMS   (ClickSend): may send, at most ${smsPermission.daily_send_limit} messages a day (the member's own limit, shared by all their agents)`);
+  detail("Mail  (SMTP, SendGrid): may send");
+  detail(`Numbers: ${desk.e164} "Front desk" (the team's pool, the connection's default), ${line.e164} "Member's line" (assigned to the member)`);
+
+  // ---- as the member ------------------------------------------------------------------
+  banner(`now AS THE MEMBER: supabase-js as ${DEMO_MEMBER_EMAIL}`);
+  await rpc(asMember, "set_member_default_number", { p_phone_number_id: line.id });
+  say(`The member makes ${line.e164} their default number: rpc('set_member_default_number'). Their sends go out from it.`);
+
+  const agent = await rpc(asMember, "create_agent", {
+    p_name: "Demo assistant", p_description: "The member's agent in the npm start demo.", p_workspace_id: team.id,
+  });
+  const grantSms = (daily: number) => ({
     p_agent_id: agent.id, p_connection_id: clicksend.id, p_scopes: ["sms", "balance"],
-    p_daily_send_limit: 5, p_max_recipients_per_message: 3, p_allowed_recipients: [], p_blocked_recipients: [], p_expires_at: null,
+    p_daily_send_limit: daily, p_max_recipients_per_message: 3, p_allowed_recipients: [], p_blocked_recipients: [], p_expires_at: null,
   });
-  await rpc(supabase, "grant_agent_permission", {
-    p_agent_id: agent.id, p_connection_id: smtp.id, p_scopes: ["email"],
-    p_daily_send_limit: 100, p_max_recipients_per_message: 10, p_allowed_recipients: ["example.com"], p_blocked_recipients: [], p_expires_at: null,
-  });
-  await rpc(supabase, "grant_agent_permission", {
-    p_agent_id: agent.id, p_connection_id: sendgrid.id, p_scopes: ["email"],
-    p_daily_send_limit: 100, p_max_recipients_per_message: 10, p_allowed_recipients: ["example.com"], p_blocked_recipients: [], p_expires_at: null,
-  });
-  say(`The user creates the agent "Demo assistant" (${agent.id}) and grants it (rpc('grant_agent_permission')):`);
-  detail("SMS   (ClickSend): send + balance; at most 3 recipients per message, 5 messages a day");
+  const tooMuch = await asMember.rpc("grant_agent_permission", grantSms(50));
+  say(`The member creates the agent "Demo assistant" (${agent.id}) in the team and tries to grant it 50 SMS a day → ${tooMuch.status} ${tooMuch.error?.code}`);
+  detail(tooMuch.error?.message ?? "(granted?)");
+  if (tooMuch.status !== 403) throw new DemoError(`expected the over-grant to be refused with 403, got ${tooMuch.status}`);
+  const smsGrant = await rpc(asMember, "grant_agent_permission", grantSms(MEMBER_DAILY_LIMIT));
+  for (const c of [smtp, sendgrid]) {
+    await rpc(asMember, "grant_agent_permission", {
+      p_agent_id: agent.id, p_connection_id: c.id, p_scopes: ["email"],
+      p_daily_send_limit: 100, p_max_recipients_per_message: 10, p_allowed_recipients: ["example.com"], p_blocked_recipients: [], p_expires_at: null,
+    });
+  }
+  say("The member grants it what they hold, no more (rpc('grant_agent_permission')):");
+  detail(`SMS   (ClickSend): send + balance; at most 3 recipients per message, ${MEMBER_DAILY_LIMIT} messages a day`);
   detail("Mail  (SMTP):      send; only to addresses at example.com");
   detail("Mail  (SendGrid):  send; only to addresses at example.com");
 
-  const issued = await rpc(supabase, "issue_agent_key", { p_agent_id: agent.id, p_name: KEY_NAME, p_expires_at: null });
-  say(`The user issues the agent a key (rpc('issue_agent_key'); shown once, stored hashed): ${issued.key_prefix}…`);
+  const issued = await rpc(asMember, "issue_agent_key", { p_agent_id: agent.id, p_name: KEY_NAME, p_expires_at: null });
+  say(`The member issues the agent a key (rpc('issue_agent_key'); shown once, stored hashed): ${issued.key_prefix}…`);
 
   // ---- as the agent -----------------------------------------------------------------
   banner(`now AS THE AGENT: Authorization: Bearer ${issued.key_prefix}… (no credentials, no user token)`);
@@ -164,25 +218,37 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   detail(JSON.stringify(refused.body));
   expectStatus(refused, 403);
 
-  const fill = await call("clicksend_send_sms", { to: ["+61412345670", "+61412345671", "+61412345672"], body: `Reminder: 7pm tonight. (demo ${stamp})` });
-  say(`POST /agent-tools clicksend_send_sms to 3 more numbers → ${fill.status} ${summary(fill.body)}  (5 of 5 used today)`);
+  const spoofed = await call("clicksend_send_sms", { to: ["+61412345677"], body: `From the desk? (demo ${stamp})`, from: "+61400000999" });
+  say(`POST /agent-tools clicksend_send_sms from +61400000999 (not a number the member may use) → ${spoofed.status} ${summary(spoofed.body)}`);
+  expectStatus(spoofed, 403);
+
+  const own = await http("POST", `${s.FUNCTIONS_URL}/clicksend/sms/send`, `Bearer ${memberJwt}`, {
+    to: ["+61412345670"], body: `See you at 7pm. (demo ${stamp}, sent by the member)`,
+  });
+  say(`The member texts one number themselves (their JWT, POST /clicksend/sms/send) → ${own.status} ${summary(own.body)}`);
+  detail(`3 of the member's ${MEMBER_DAILY_LIMIT} messages are used today: the member's own sends and their agents' share one counter.`);
+  expectStatus(own, 200);
+
+  const fill = await call("clicksend_send_sms", { to: ["+61412345671", "+61412345672"], body: `Reminder: 7pm tonight. (demo ${stamp})` });
+  say(`POST /agent-tools clicksend_send_sms to 2 more numbers → ${fill.status} ${summary(fill.body)}  (${MEMBER_DAILY_LIMIT} of ${MEMBER_DAILY_LIMIT} used today)`);
   expectStatus(fill, 200);
   const over = await call("clicksend_send_sms", { to: ["+61412345673"], body: `One more? (demo ${stamp})` });
-  say(`POST /agent-tools clicksend_send_sms to one more number → ${over.status}`);
+  say(`POST /agent-tools clicksend_send_sms to one more number → ${over.status} (the agent's own grant has 1 left: the member's limit refuses)`);
   detail(JSON.stringify(over.body));
   expectStatus(over, 429);
 
-  // ---- as the user again -----------------------------------------------------------------
-  banner("back AS THE USER: what happened (read through RLS)");
-  const mine = new Set([sms, mail, mail2, fill].map((r) => r.body.operation_id as string));
+  // ---- as the owner again --------------------------------------------------------------
+  banner("back AS THE OWNER: what happened in the team (read through RLS)");
+  const mine = new Set([sms, mail, mail2, own, fill].map((r) => r.body.operation_id as string));
   const events = await waitForEvents(supabase, mine, 5 + 2, 5_000); // 5 SMS receipts; SendGrid: processed + delivered
   const { data: operations, error: opsError } = await supabase.from("operations")
-    .select("id,created_at,capability_key,status,recipient_count,auth_mode,error_code")
-    .eq("agent_id", agent.id).order("created_at");
+    .select("id,created_at,capability_key,status,recipient_count,auth_mode,sender,error_code")
+    .eq("workspace_id", team.id).order("created_at");
   if (opsError) throw new DemoError(`reading operations: ${opsError.message}`);
-  say(`Operation log: supabase.from('operations') as the demo user (RLS; the devstack's PostgREST stand-in answers the read):`);
-  for (const o of operations ?? []) {
-    detail(`${o.created_at.slice(11, 19)}  ${o.capability_key.padEnd(19)} ${o.status.padEnd(9)} ${String(o.recipient_count).padStart(2)} recipient(s)  ${o.auth_mode}${o.error_code ? `  ${o.error_code}` : ""}  ${short(o.id)}`);
+  const recent = (operations ?? []).filter((o) => Date.parse(o.created_at) >= started - 1000);
+  say(`Operation log: supabase.from('operations') as the owner (an owner reads the team's; the devstack's PostgREST stand-in answers the read):`);
+  for (const o of recent) {
+    detail(`${o.created_at.slice(11, 19)}  ${o.capability_key.padEnd(19)} ${o.status.padEnd(9)} ${String(o.recipient_count).padStart(2)} recipient(s)  ${o.auth_mode.padEnd(9)} ${(o.sender ?? "").padEnd(12)}${o.error_code ? `  ${o.error_code}` : ""}  ${short(o.id)}`);
   }
 
   say(`Delivery events the fakes pushed to the webhooks: supabase.from('message_events') (${events.length}):`);
@@ -200,7 +266,7 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   ]);
   say("The fakes' inboxes (what the providers received):");
   for (const m of (csInbox.body.messages as Json[]).filter((m) => mine.has(m.custom_string))) {
-    detail(`ClickSend  SMS   to ${m.to}  "${m.body}"  ${m.status}${m.status_code ? ` (${m.status_code})` : ""}`);
+    detail(`ClickSend  SMS   ${m.from ?? "(shared)"} → ${m.to}  "${m.body}"  ${m.status}${m.status_code ? ` (${m.status_code})` : ""}`);
   }
   for (const m of (smtpInbox.body.messages as Json[]).filter((m) => Date.parse(m.receivedAt) >= since)) {
     detail(`SMTP       mail  ${m.envelope.mailFrom} → ${m.envelope.rcptTo.join(", ")}  "${m.parsed.subject}"  (${m.secure ? "TLS" : "plain"}, AUTH ${m.user})`);
@@ -209,11 +275,43 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
     detail(`SendGrid   mail  ${m.from.email} → ${m.recipients.join(", ")}  "${m.subject}"  (${m.message_id})`);
   }
 
-  const raised = await rpc(supabase, "update_agent_permission", { p_permission_id: smsGrant.id, p_changes: { daily_send_limit: 100 } });
-  say(`The user raises the SMS daily limit to ${raised.daily_send_limit} (rpc('update_agent_permission')) so DEMO_AGENT_KEY keeps working for you.`);
+  const { data: audit, error: auditError } = await supabase.from("audit_events")
+    .select("id,action,actor_user_id,created_at").eq("workspace_id", team.id).order("id");
+  if (auditError) throw new DemoError(`reading audit_events: ${auditError.message}`);
+  const who = (id: string | null) => (id === DEMO_USER_ID ? "owner" : id === DEMO_MEMBER_ID ? "member" : "other");
+  const thisRun = (audit ?? []).filter((e) => Date.parse(e.created_at) >= started - 1000);
+  const tally = new Map<string, number>();
+  for (const e of thisRun) tally.set(`${e.action} (${who(e.actor_user_id)})`, (tally.get(`${e.action} (${who(e.actor_user_id)})`) ?? 0) + 1);
+  say(`Audit trail: supabase.from('audit_events') as the owner (admins only; members read none), ${thisRun.length} events this run:`);
+  detail([...tally].map(([k, n]) => (n > 1 ? `${k} ×${n}` : k)).join(", "));
+
+  await memberMaySend(supabase, clicksend.id, RAISED_DAILY_LIMIT);
+  const raised = await rpc(asMember, "update_agent_permission", { p_permission_id: smsGrant.id, p_changes: { daily_send_limit: RAISED_DAILY_LIMIT } });
+  say(`The owner raises the member's SMS limit to ${RAISED_DAILY_LIMIT} a day and the member the agent's to ${raised.daily_send_limit}, so DEMO_AGENT_KEY keeps working for you.`);
   out(`\nDemo done in ${((Date.now() - started) / 1000).toFixed(1)}s. Try: curl "$FUNCTIONS_URL/agent-tools?format=anthropic" -H "Authorization: Bearer $DEMO_AGENT_KEY"\n`);
 
-  return { DEMO_USER_ID, DEMO_USER_JWT: jwt, DEMO_AGENT_ID: agent.id, DEMO_AGENT_KEY: issued.key };
+  return {
+    DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_JWT: jwt,
+    DEMO_WORKSPACE_ID: team.id,
+    DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT: memberJwt,
+    DEMO_AGENT_ID: agent.id, DEMO_AGENT_KEY: issued.key,
+  };
+}
+
+/** The member may view and send on a connection, with a daily limit (null: none). */
+function memberMaySend(supabase: SupabaseClient, connectionId: string, dailyLimit: number | null): Promise<Json> {
+  return rpc(supabase, "set_member_permission", {
+    p_connection_id: connectionId, p_user_id: DEMO_MEMBER_ID, p_can_view: true, p_can_send: true, p_daily_send_limit: dailyLimit,
+  });
+}
+
+/** The owner's "Demo Team", created on the first run and reused by name after. */
+async function demoTeam(supabase: SupabaseClient): Promise<{ team: Json; reused: boolean }> {
+  const { data, error } = await supabase.from("workspaces").select("id,name")
+    .eq("name", DEMO_WORKSPACE_NAME).eq("primary_owner_user_id", DEMO_USER_ID).eq("personal", false).order("created_at").limit(1);
+  if (error) throw new DemoError(`reading workspaces: ${error.message}`);
+  if (data?.length) return { team: data[0]!, reused: true };
+  return { team: await rpc(supabase, "create_workspace", { p_name: DEMO_WORKSPACE_NAME }), reused: false };
 }
 
 // ---- helpers --------------------------------------------------------------------------
@@ -259,14 +357,21 @@ function summary(body: Json): string {
   return `${body.status}, sent ${body.sent}, provider ids ${(body.provider_message_ids ?? []).join(", ")} (operation ${String(body.operation_id).slice(0, 8)}…)`;
 }
 
-/** Removes what an earlier run of the demo left behind, through the same public surface. */
-async function cleanUpEarlierRun(supabase: SupabaseClient, s: StackStatus): Promise<void> {
+/**
+ * Removes what an earlier run of the demo left behind, through the same public surface,
+ * as the owner: its connections (their grants go with them) and keys, the member (who is
+ * invited again; their agents there are disabled with the membership), the ClickSend rules.
+ */
+async function cleanUpEarlierRun(supabase: SupabaseClient, s: StackStatus, teamId: string): Promise<void> {
   const { data: connections, error } = await supabase.from("connections").select("id,name");
   if (error) throw new DemoError(`reading connections: ${error.message}`);
   const old = (connections ?? []).filter((c) => (Object.values(NAMES) as string[]).includes(c.name));
   for (const c of old) await rpc(supabase, "delete_connection", { p_connection_id: c.id });
+  // An owner reads (and may revoke) every key of the team's agents.
   const { data: keys } = await supabase.from("agent_keys").select("id,name,revoked_at").eq("name", KEY_NAME).is("revoked_at", null);
   for (const k of keys ?? []) await rpc(supabase, "revoke_agent_key", { p_key_id: k.id });
+  const { data: members } = await supabase.from("workspace_members").select("user_id").eq("workspace_id", teamId).eq("user_id", DEMO_MEMBER_ID);
+  if (members?.length) await rpc(supabase, "remove_workspace_member", { p_workspace_id: teamId, p_user_id: DEMO_MEMBER_ID });
   for (const kind of ["receipts", "inbound"]) {
     const rules = await clicksendApi(s, "GET", `/automations/sms/${kind}`);
     for (const rule of (rules?.data?.data ?? []) as Json[]) {
@@ -298,7 +403,7 @@ async function main(): Promise<void> {
   const file = statePath(config);
   // The earlier demo key was revoked: keep `npm run status` truthful.
   await writeFile(file, `${JSON.stringify({ ...state, ...demo }, null, 2)}\n`, { mode: 0o600 });
-  console.log(`Updated ${file}: DEMO_AGENT_ID=${demo.DEMO_AGENT_ID}, DEMO_AGENT_KEY=${demo.DEMO_AGENT_KEY.slice(0, 16)}…`);
+  console.log(`Updated ${file}: DEMO_WORKSPACE_ID=${demo.DEMO_WORKSPACE_ID}, DEMO_AGENT_ID=${demo.DEMO_AGENT_ID}, DEMO_AGENT_KEY=${demo.DEMO_AGENT_KEY!.slice(0, 16)}…`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

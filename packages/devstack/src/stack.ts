@@ -38,7 +38,11 @@ export interface StackStatus {
   SMTP_FAKE_STARTTLS_PORT: string;
   SMTP_FAKE_INSPECT_URL: string;
   SMTP_FAKE_CA_PEM_PATH: string;
-  /** Filled by the seedDemo hook: DEMO_USER_ID, DEMO_USER_JWT, DEMO_AGENT_ID, DEMO_AGENT_KEY. */
+  /**
+   * Filled by the seedDemo hook: DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_JWT (the demo
+   * team's owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT,
+   * DEMO_AGENT_ID, DEMO_AGENT_KEY (the member's agent).
+   */
   [key: string]: string;
 }
 
@@ -65,7 +69,8 @@ export interface StartStackOptions {
   /**
    * ---- DEMO DATA HOOK (owned by the lead) ----
    * Runs after everything is up; the returned keys (DEMO_USER_ID, DEMO_USER_JWT,
-   * DEMO_AGENT_ID, DEMO_AGENT_KEY, …) are merged into the status and state.json.
+   * DEMO_WORKSPACE_ID, DEMO_MEMBER_ID, DEMO_AGENT_ID, DEMO_AGENT_KEY, …) are merged into
+   * the status and state.json.
    */
   seedDemo?: (ctx: SeedDemoContext) => Promise<Record<string, string>>;
   /** Write `<stateDir>/state.json` (default true). */
@@ -262,7 +267,8 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
     };
 
     // ---- DEMO DATA HOOK: the lead's seedDemo adds DEMO_USER_ID, DEMO_USER_JWT,
-    // DEMO_AGENT_ID, DEMO_AGENT_KEY (see StartStackOptions.seedDemo).
+    // DEMO_WORKSPACE_ID, DEMO_MEMBER_ID, DEMO_AGENT_ID, DEMO_AGENT_KEY, … (see
+    // StartStackOptions.seedDemo).
     if (opts.seedDemo) Object.assign(status, await opts.seedDemo({ sql, status, issuer, config }));
 
     const stateFile = statePath(config);

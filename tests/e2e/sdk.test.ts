@@ -435,7 +435,7 @@ describe("Switchboard: workspaces, members, permissions, numbers, identities and
     expect((await asMember.listPhoneNumbers({ connectionId: sms.id })).map((n) => n.e164)).toEqual(["+61400200000", "+61400200001"]);
     expect((await failure(asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "0400 200 003" }))).code).toBe("invalid_request");
     expect((await failure(asAdmin.addPhoneNumber({ connectionId: sms.id, e164: "+61400200000" }))).code).toBe("conflict");
-    expect((await failure(asMember.updatePhoneNumber(pool.id, { assigned_to: member.id }))).code).toBe("not_found");
+    expect((await failure(asMember.updatePhoneNumber(pool.id, { assigned_to: member.id }))).code).toBe("permission_denied");
 
     expect(await asMember.setMemberDefaultNumber(mine.id)).toMatchObject({ user_id: member.id, phone_number_id: mine.id, e164: memberNumber });
     expect((await asMember.listDefaultNumbers()).map((d) => [d.user_id, d.phone_number_id])).toEqual([[member.id, mine.id]]);

@@ -223,7 +223,7 @@ describe("credentials never reach the server log", () => {
     // Statement logging is really on: the calls themselves are in the log, without values.
     expect(run.writeLog).toMatch(/execute [^:]*:.*public\."?create_connection/);
     expect(run.writeLog).toMatch(/duration: [\d.]+ ms {2}bind [^:]*:.*public\."?rotate_connection_credentials/);
-    expect(run.writeLog).toMatch(/ERROR: {2}you already have a connection named/);
+    expect(run.writeLog).toMatch(/ERROR: {2}the workspace already has a connection named/);
     expect(run.sendLog).toMatch(/private\.begin_tool_call/);
     const all = run.writeLog + run.sendLog;
     for (const value of [...run.sent, user.token, run.agentKey]) expect(all).not.toContain(value);

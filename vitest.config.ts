@@ -1,7 +1,18 @@
 import { defineConfig } from "vitest/config";
+import { BaseSequencer, type TestSpecification } from "vitest/node";
+
+/** The default order, except that a project's `after-suite.test.ts` runs after its other files. */
+class AfterSuiteLast extends BaseSequencer {
+  override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
+    const sorted = await super.sort(files);
+    const last = (file: TestSpecification) => file.moduleId.endsWith("/after-suite.test.ts");
+    return [...sorted.filter((file) => !last(file)), ...sorted.filter(last)];
+  }
+}
 
 export default defineConfig({
   test: {
+    sequence: { sequencer: AfterSuiteLast },
     projects: [
       {
         test: {
@@ -55,6 +66,26 @@ export default defineConfig({
           include: ["tests/faults/**/*.test.ts"],
           testTimeout: 90_000,
           hookTimeout: 240_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Part of the e2e suite again, with the functions behind PgBouncer in transaction
+          // mode (a transaction pooler, as Supavisor is) as switchboard_functions, plus the
+          // pooler's own checks. npm test runs it as its own step.
+          name: "pooled",
+          sequence: { groupOrder: 3 },
+          include: [
+            "tests/pooled/**/*.test.ts",
+            "tests/e2e/agent-tools.test.ts",
+            "tests/e2e/sdk.test.ts",
+            "tests/e2e/providers-clicksend.test.ts",
+            "tests/e2e/idempotency-argument.test.ts",
+          ],
+          globalSetup: ["tests/pooled/global-setup.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

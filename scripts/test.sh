@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `npm test`: everything. Static checks, database checks (advisors, lint, pgTAP),
-# then vitest (unit, db, end-to-end against the devstack, and the network-guard suite in a
-# loopback-only network namespace). Ends with one summary line.
+# then vitest (unit, db, end-to-end against the devstack, the network-guard suite in a
+# loopback-only network namespace, and the pooled lane behind PgBouncer). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null)}"
@@ -52,10 +52,17 @@ rm -f .scratch/vitest-netns.json
 bash tests/netns/run.sh --reporter=default --reporter=json --outputFile.json=.scratch/vitest-netns.json
 [ $? -eq 0 ] || failed_steps+=("netns")
 
+# Part of the e2e suite again with the functions behind PgBouncer in transaction mode (a
+# transaction pooler, as Supavisor is), logged in as switchboard_functions.
+step "vitest pooled (functions behind PgBouncer in transaction mode)"
+rm -f .scratch/vitest-pooled.json
+npx vitest run --project pooled --reporter=default --reporter=json --outputFile.json=.scratch/vitest-pooled.json
+[ $? -eq 0 ] || failed_steps+=("pooled")
+
 # Each vitest report adds its passed and failed tests; a missing or empty one counts as a failure.
 read -r v_passed v_failed < <(node -e '
   let passed = 0, failed = 0;
-  for (const report of ["vitest.json", "vitest-netns.json"]) {
+  for (const report of ["vitest.json", "vitest-netns.json", "vitest-pooled.json"]) {
     try { const r = require(`./.scratch/${report}`); passed += r.numPassedTests; failed += r.numFailedTests + (r.numTotalTests ? 0 : 1); }
     catch { failed += 1; }
   }

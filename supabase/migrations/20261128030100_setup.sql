@@ -125,7 +125,9 @@ $$;
  * durations and errors are still logged. They are set on the roles that log in for
  * API traffic, in this database only:
  *   authenticator   PostgREST's login role (supabase-js rpc calls)
- *   postgres        the role SUPABASE_DB_URL logs in as (edge functions)
+ *   postgres        the role SUPABASE_DB_URL logs in as (edge functions, direct)
+ *   switchboard_functions   the functions' login role behind the pooler (SWITCHBOARD_DB_URL),
+ *                   where it exists when this runs (docs/operations.md creates it)
  *   session_user    the role running this migration, when it is another one (the
  *                   devstack's PostgREST stand-in and functions log in as it)
  * A role's setting applies to its new sessions; SET ROLE does not change it.
@@ -143,7 +145,7 @@ begin
     for v_role in
         select r.rolname::text
         from pg_catalog.pg_roles r
-        where r.rolname in ('authenticator', 'postgres', session_user)
+        where r.rolname in ('authenticator', 'postgres', 'switchboard_functions', session_user)
         order by r.rolname
     loop
         foreach v_setting in array array['log_parameter_max_length', 'log_parameter_max_length_on_error'] loop

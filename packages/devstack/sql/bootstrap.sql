@@ -51,6 +51,23 @@ alter role authenticator set lock_timeout = '8s';
 grant anon, authenticated, service_role to authenticator;
 grant anon, authenticated, service_role to postgres;
 
+-- The edge functions' own login role, as docs/operations.md ("Pooled connections") has a
+-- project create it: like authenticator, it can only become service_role or authenticated
+-- (NOINHERIT: nothing of theirs without SET ROLE) and owns nothing. No password: the local
+-- server trusts loopback.
+do $$
+begin
+  if not exists (select 1 from pg_roles where rolname = 'switchboard_functions') then
+    create role switchboard_functions login noinherit;
+  end if;
+end
+$$;
+grant authenticated, service_role to switchboard_functions;
+-- Bind parameters stay out of its sessions' log lines, as the credential-logging migration
+-- has them for the other API login roles.
+alter role switchboard_functions set log_parameter_max_length = 0;
+alter role switchboard_functions set log_parameter_max_length_on_error = 0;
+
 -- ---- Schemas and extensions --------------------------------------------------
 create schema if not exists extensions;
 grant usage on schema extensions to postgres, anon, authenticated, service_role;

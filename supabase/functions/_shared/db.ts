@@ -1,29 +1,44 @@
 /**
- * The one database helper. Functions reach Postgres directly (SUPABASE_DB_URL, the
- * `postgres` driver) and never run a statement as the connection's owner role:
+ * The one database helper. Functions reach Postgres through one pool per isolate, either
+ * directly (SUPABASE_DB_URL) or through a transaction pooler such as Supavisor's
+ * transaction mode (SWITCHBOARD_DB_URL, which wins when set), with the `postgres`
+ * driver, and never run a statement as the login role:
  *  - asService: the service-only steps (begin/finish, webhooks), as service_role;
- *  - asUser: a user's own request, as authenticated with request.jwt.claims set
- *    transaction-locally, exactly as PostgREST does it.
- * The role is a startup parameter of each pool, so a service call is one statement,
- * one round trip.
+ *  - asUser: a user's own request, as authenticated with request.jwt.claims set, exactly
+ *    as PostgREST does it.
+ * Nothing lives on the session. Every step is its own transaction that first sets the
+ * role (and the claims, and statement_timeout) transaction-locally, so a pooler that drops
+ * startup parameters and hands the server connection to another client after each
+ * transaction changes nothing.
  *
- * Every statement runs against a deadline (connect timeout, server statement_timeout,
- * and a client-side timer that cancels the query): during a database outage a request
- * fails fast with 503 instead of waiting it out and then acting after its caller gave
- * up. The client-side timer is what holds behind a transaction pooler, which drops
- * startup parameters such as statement_timeout.
+ * A step is written in one go on a reserved connection (begin, the settings, the
+ * statement, commit), which the driver pipelines. On a direct connection statements are
+ * prepared, and a step is one round trip. Behind a pooler they are not (`prepare: false`:
+ * a transaction pooler cannot keep them from one transaction to the next, and postgres.js
+ * 3.4.9 corrupts parameters when it retries after a prepared statement went missing), and
+ * postgres.js then asks the server for a statement's parameter types before it sends them:
+ * a step with parameters is three round trips, a user's step five.
+ * SWITCHBOARD_DB_PREPARE=true|false overrides the choice.
+ *
+ * Every step runs against a deadline (connect timeout, statement_timeout, and a
+ * client-side timer): during a database outage a request gets its 503 within the deadline
+ * instead of waiting it out and then acting after its caller gave up. A step still
+ * waiting for a connection when its deadline passes never runs.
  */
 import postgres from "postgres";
 import { env, requireEnv } from "./env.ts";
 import { ApiError } from "./errors.ts";
+import { logFailure } from "./http.ts";
 
 type Sql = postgres.Sql;
-const pools = new Map<string, Sql>();
+type Role = "service_role" | "authenticated";
 
 /** Seconds to wait for a new database connection (SWITCHBOARD_DB_CONNECT_TIMEOUT_S, default 3). */
 const CONNECT_TIMEOUT_S = positive(env("SWITCHBOARD_DB_CONNECT_TIMEOUT_S"), 3);
-/** Milliseconds one statement may take, queueing included (SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS, default 5000). */
+/** Milliseconds one step may take, waiting for a connection included (SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS, default 5000). */
 export const STATEMENT_DEADLINE_MS = positive(env("SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS"), 5_000);
+/** Connections per isolate (SWITCHBOARD_DB_POOL_SIZE, default 5). */
+const POOL_SIZE = Math.ceil(positive(env("SWITCHBOARD_DB_POOL_SIZE"), 5));
 /** What a client is told to wait before retrying when the database is unavailable. */
 const RETRY_AFTER_S = 2;
 
@@ -32,27 +47,83 @@ function positive(value: string | undefined, fallback: number): number {
   return Number.isFinite(n) && n > 0 ? n : fallback;
 }
 
-function pool(role: "service_role" | "authenticated"): Sql {
-  let sql = pools.get(role);
-  if (!sql) {
-    sql = postgres(requireEnv("SUPABASE_DB_URL"), {
-      max: 10,
-      idle_timeout: 30,
-      connect_timeout: CONNECT_TIMEOUT_S,
-      prepare: true,
-      onnotice: () => {},
-      connection: {
-        role,
-        application_name: `switchboard-functions:${role}`,
-        statement_timeout: String(STATEMENT_DEADLINE_MS),
-      } as Record<string, string>,
-    });
-    pools.set(role, sql);
-  }
-  return sql;
+let shared: Sql | undefined;
+
+/**
+ * Prepared statements: on a direct connection (SUPABASE_DB_URL), not behind the pooler
+ * SWITCHBOARD_DB_URL names; SWITCHBOARD_DB_PREPARE=true|false decides otherwise.
+ */
+export function usePreparedStatements(): boolean {
+  const configured = env("SWITCHBOARD_DB_PREPARE");
+  if (configured === "true" || configured === "false") return configured === "true";
+  return !env("SWITCHBOARD_DB_URL");
 }
 
-/** Raised when a statement misses its deadline; classified as "database unavailable". */
+function pool(): Sql {
+  shared ??= postgres(env("SWITCHBOARD_DB_URL") || requireEnv("SUPABASE_DB_URL"), {
+    max: POOL_SIZE,
+    idle_timeout: 30,
+    connect_timeout: CONNECT_TIMEOUT_S,
+    prepare: usePreparedStatements(),
+    onnotice: () => {},
+    connection: { application_name: "switchboard-functions:pool" },
+  });
+  return shared;
+}
+
+/** Consecutive pools that failed to connect, and when the next attempt may start. */
+const backoff = { failures: 0, until: 0 };
+/** Longest wait between attempts: well inside a step's deadline, so a step waits and then tries. */
+const BACKOFF_CAP_MS = Math.min(2_000, STATEMENT_DEADLINE_MS / 2);
+
+/**
+ * Replaces the pool after a reservation failed to connect: postgres.js 3.4.9 leaves such a
+ * reservation queued, where it later holds up a reconnect or takes a connection for good.
+ * The old pool finishes what it runs, then closes. True when this call replaced it.
+ */
+function retire(sql: Sql): boolean {
+  if (shared !== sql) return false;
+  shared = undefined;
+  sql.end({ timeout: Math.ceil(STATEMENT_DEADLINE_MS / 1000) + 1 }).catch(() => {});
+  return true;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * A reserved connection, before `deadline`. While the database refuses connections, new
+ * attempts back off (as the driver's own reconnects do): a step waits, then tries once.
+ */
+async function reserve(deadline: Promise<never>, late: () => boolean): Promise<postgres.ReservedSql> {
+  for (let attempt = 0; ; attempt++) {
+    const wait = backoff.until - Date.now();
+    if (wait > 0) await Promise.race([sleep(wait), deadline]);
+    const db = pool();
+    const reservation = db.reserve();
+    try {
+      const sql = await Promise.race([reservation, deadline]);
+      backoff.failures = 0;
+      return sql;
+    } catch (error) {
+      // A connection that arrives after the deadline is given back unused.
+      if (late()) {
+        reservation.then((sql) => sql.release(), () => {});
+        throw error;
+      }
+      const replaced = retire(db);
+      // The server answered (the driver may replay the error that ended the connection's
+      // previous session): one more try on the new pool.
+      if (error instanceof postgres.PostgresError && attempt === 0) continue;
+      if (replaced) {
+        backoff.failures++;
+        backoff.until = Date.now() + Math.min(50 * 3 ** (backoff.failures - 1), BACKOFF_CAP_MS);
+      }
+      throw error;
+    }
+  }
+}
+
+/** Raised when a step misses its deadline; classified as "database unavailable". */
 class DeadlineExceeded extends Error {
   readonly code = "STATEMENT_DEADLINE";
   constructor() {
@@ -62,10 +133,10 @@ class DeadlineExceeded extends Error {
 }
 
 /**
- * Awaits a query against the deadline. A query still waiting for a connection is taken
- * out of the queue, so it can never run after its caller was answered; one already on
- * the wire is bounded by the server's statement_timeout (postgres.js's cancel of an
- * active query opens a connection whose failure it does not let us handle).
+ * Awaits a query against the deadline (for a plain query; the helpers below keep their
+ * own). A query still waiting for a connection is taken out of the queue, so it can never
+ * run after its caller was answered; one already on the wire is bounded by the server's
+ * statement_timeout.
  */
 export async function withDeadline<T>(
   query: PromiseLike<T> & { cancel?: () => unknown; state?: unknown },
@@ -86,30 +157,143 @@ export async function withDeadline<T>(
 }
 
 /**
+ * The statement that opens every step, as PostgREST opens every request: role,
+ * statement_timeout and (for a user) the claims, for this transaction only. The claims
+ * are a bind parameter, as every value is: statement text, which the server may log,
+ * never holds one.
+ */
+function settings(sql: postgres.ReservedSql, role: Role, claims: Record<string, unknown> | null): postgres.PendingQuery<postgres.Row[]> {
+  const set = `select set_config('role', '${role}', true), set_config('statement_timeout', '${Math.ceil(STATEMENT_DEADLINE_MS)}', true)`;
+  return claims
+    ? sql.unsafe(`${set}, set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)])
+    : sql.unsafe(set);
+}
+
+/**
+ * The reserved connection as a tagged template that refuses undefined values up front:
+ * the driver would find them only while writing the pipeline, and fail another statement.
+ */
+function guarded(sql: postgres.ReservedSql): postgres.ReservedSql {
+  return new Proxy(sql, {
+    apply: (target, thisArg, args: unknown[]) => {
+      if (args.slice(1).includes(undefined)) throw new TypeError("undefined is not a database value (use null)");
+      return Reflect.apply(target, thisArg, args);
+    },
+  });
+}
+
+/** The connection itself failed or is closing (as opposed to a statement on it). */
+function connectionLost(error: unknown): boolean {
+  if (error instanceof postgres.PostgresError) return error.severity === "FATAL" || error.severity === "PANIC";
+  return isDatabaseUnavailable(error);
+}
+
+/**
+ * Runs begin, settings, the statement and commit on the reserved connection, written
+ * without waiting in between; resolves with the statement's rows once committed. The
+ * connection goes back to the pool only when no transaction is left open on it (commit
+ * answers ROLLBACK after a failed statement; a failed commit is followed by a rollback);
+ * a connection that was lost is left to the driver, which reconnects it.
+ */
+async function pipeline<T extends readonly postgres.MaybeRow[]>(
+  sql: postgres.ReservedSql,
+  prelude: postgres.PendingQuery<postgres.Row[]>,
+  statement: postgres.PendingQuery<T>,
+): Promise<T> {
+  const queries = [sql`begin`, prelude, statement, sql`commit`] as postgres.PendingQuery<postgres.Row[]>[];
+  for (const query of queries) {
+    query.execute();
+    // Each outcome is read below, in order; after a lost connection, not all of them.
+    query.catch(() => {});
+  }
+  let failure: { error: unknown } | undefined;
+  let rows: unknown;
+  let ended = false;
+  for (const [i, query] of queries.entries()) {
+    try {
+      const result = await query;
+      if (i === 2) rows = result;
+      if (i === 3) ended = true;
+    } catch (error) {
+      failure ??= { error };
+      // Statements queued behind a lost connection never settle: stop here.
+      if (connectionLost(error)) throw failure.error;
+    }
+  }
+  if (!ended) {
+    try {
+      await sql`rollback`;
+    } catch (error) {
+      if (connectionLost(error)) throw failure!.error;
+      throw error;
+    }
+  }
+  sql.release();
+  if (failure) throw failure.error;
+  return rows as T;
+}
+
+/** One step as `role`, against the deadline. */
+async function step<T extends readonly postgres.MaybeRow[]>(
+  role: Role,
+  claims: Record<string, unknown> | null,
+  build: (sql: postgres.ReservedSql) => postgres.PendingQuery<T>,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let late = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      late = true;
+      reject(new DeadlineExceeded());
+    }, STATEMENT_DEADLINE_MS);
+  });
+  try {
+    const sql = await reserve(deadline, () => late);
+    let work: Promise<T>;
+    try {
+      // Built before anything is sent, so a statement that cannot be built sends nothing.
+      work = pipeline(sql, settings(sql, role, claims), build(guarded(sql)));
+    } catch (error) {
+      sql.release();
+      throw error;
+    }
+    // Past the deadline the step goes on (bounded by statement_timeout), unseen by its caller.
+    work.catch((error) => {
+      if (late) logFailure("database step after its deadline", error, new ApiError("internal_error", "database step failed"));
+    });
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The pool's own ways to run statements, which would run them as the login role. */
+const UNGUARDED = new Set<PropertyKey>(["unsafe", "file", "begin", "reserve", "listen", "notify", "subscribe", "largeObject", "end", "close"]);
+
+/**
  * Runs one statement as service_role, against the deadline:
  * `await asService()\`select …\``. Helpers such as `asService().json(v)` pass through.
  */
 export function asService(): Sql {
-  const sql = pool("service_role");
-  return new Proxy(sql, {
-    apply: (target, thisArg, args) =>
-      withDeadline(Reflect.apply(target, thisArg, args) as postgres.PendingQuery<postgres.Row[]>),
+  return new Proxy(pool(), {
+    apply: (_target, _thisArg, args: unknown[]) =>
+      step("service_role", null, (sql) => Reflect.apply(sql, undefined, args) as postgres.PendingQuery<postgres.Row[]>),
+    get: (target, prop) => {
+      if (UNGUARDED.has(prop)) throw new TypeError(`asService().${String(prop)} is not available: use asService()\`…\``);
+      return Reflect.get(target, prop);
+    },
   });
 }
 
 /**
  * Runs one statement as the signed-in user: role authenticated, claims set for this
- * transaction only. The two statements are pipelined (one network round trip).
+ * transaction only, against the deadline.
  */
 export async function asUser<T extends readonly postgres.Row[]>(
   claims: Record<string, unknown>,
   query: (sql: postgres.TransactionSql) => postgres.PendingQuery<T>,
 ): Promise<T> {
-  const results = await withDeadline(pool("authenticated").begin((sql) => [
-    sql`select set_config('request.jwt.claims', ${JSON.stringify(claims)}, true)`,
-    query(sql),
-  ]));
-  return results[1] as unknown as T;
+  return await step("authenticated", claims, (sql) => query(sql as unknown as postgres.TransactionSql));
 }
 
 // Driver and network errors that mean "no usable connection": nothing was decided.
@@ -143,8 +327,9 @@ export function databaseUnavailable(details: Record<string, unknown> = {}): ApiE
   });
 }
 
-/** Closes the pools (tests). */
+/** Closes the pool (tests). */
 export async function closePools(): Promise<void> {
-  await Promise.all([...pools.values()].map((sql) => sql.end({ timeout: 1 })));
-  pools.clear();
+  const sql = shared;
+  shared = undefined;
+  await sql?.end({ timeout: 1 });
 }

@@ -257,27 +257,28 @@ create type private.effective_right as (
  * place these rules are written; agent_rights and member_rights both use it.
  */
 create function private.access_dead_reason(
-    p_role text, p_permission public.member_permissions, p_connection_status text
+    p_role text, p_permission_id uuid, p_can_view boolean, p_permission_expires_at timestamptz, p_connection_status text
 ) returns text
-language plpgsql immutable
+language plpgsql stable
 set search_path = ''
 as $$
 begin
-    return (select case
-            when p_role is null then 'principal_not_member'
-            when p_role = 'member' and (p_permission.id is null or not p_permission.can_view) then 'no_member_permission'
-            when p_role = 'member' and p_permission.expires_at <= now() then 'member_permission_expired'
-            when p_connection_status <> 'active' then 'connection_inactive'
-        end);
+    return case
+        when p_role is null then 'principal_not_member'
+        when p_role = 'member' and (p_permission_id is null or not p_can_view) then 'no_member_permission'
+        when p_role = 'member' and p_permission_expires_at <= now() then 'member_permission_expired'
+        when p_connection_status <> 'active' then 'connection_inactive'
+    end;
 end
 $$;
 
 /**
- * Every grant of an agent on a live (not deleted) connection, as effective rights:
- * grant ∩ the principal's membership and member permission. Dead ones are included
+ * Every grant of an agent on a live (not deleted) connection (of one provider, when
+ * p_provider_id is given), as effective rights: grant ∩ the principal's membership and
+ * member permission. Dead ones are included
  * with their reason, so a refusal can say exactly why.
  */
-create function private.agent_rights(p_agent_id uuid) returns setof private.effective_right
+create function private.agent_rights(p_agent_id uuid, p_provider_id uuid default null) returns setof private.effective_right
 language plpgsql stable
 set search_path = ''
 as $$
@@ -297,14 +298,14 @@ begin
                when not a.is_active then 'agent_disabled'
                when not g.is_active or g.revoked_at is not null then 'revoked'
                when g.expires_at <= now() then 'expired'
-               else private.access_dead_reason(m.role, mp, c.status)
+               else private.access_dead_reason(m.role, mp.id, mp.can_view, mp.expires_at, c.status)
            end
     from public.agent_permissions g
     join public.agents a on a.id = g.agent_id
     join public.connections c on c.id = g.connection_id and c.deleted_at is null
     left join public.workspace_members m on m.workspace_id = a.workspace_id and m.user_id = a.user_id
     left join public.member_permissions mp on mp.connection_id = g.connection_id and mp.user_id = a.user_id
-    where g.agent_id = p_agent_id;
+    where g.agent_id = p_agent_id and (p_provider_id is null or c.provider_id = p_provider_id);
 end
 $$;
 
@@ -329,7 +330,7 @@ begin
            10000, '{}'::text[], '{}'::text[],
            coalesce(mp.allowed_recipients, '{}'), coalesce(mp.blocked_recipients, '{}'),
            case when m.role = 'member' then mp.expires_at end,
-           private.access_dead_reason(m.role, mp, c.status)
+           private.access_dead_reason(m.role, mp.id, mp.can_view, mp.expires_at, c.status)
     from public.workspace_members m
     join public.connections c on c.workspace_id = m.workspace_id and c.provider_id = p_provider_id and c.deleted_at is null
     left join public.member_permissions mp on mp.connection_id = c.id and mp.user_id = m.user_id

@@ -21,13 +21,16 @@
 create table public.operations (
     id uuid primary key default gen_random_uuid(),
     workspace_id uuid not null references public.workspaces (id) on delete cascade,
+    /* The ledger keeps what it recorded when the things it names go: the ids below are
+       plain references, without foreign keys (also sparing every call five key checks
+       and their row locks on the busiest rows: the agent, its grant, the member). */
     /* the member the call was made for: the agent's principal, or the member acting directly */
-    user_id uuid not null references auth.users (id) on delete cascade,
-    agent_id uuid references public.agents (id) on delete set null,
-    connection_id uuid references public.connections (id) on delete set null,
+    user_id uuid not null,
+    agent_id uuid,
+    connection_id uuid,
     /* the agent grant and the member permission the call was counted against */
-    permission_id uuid references public.agent_permissions (id) on delete set null,
-    member_permission_id uuid references public.member_permissions (id) on delete set null,
+    permission_id uuid,
+    member_permission_id uuid,
     capability_key text not null,
     /* how the caller authenticated: user, user_agent (JWT + agent_id), agent_key, service */
     auth_mode text not null check (auth_mode in ('user', 'user_agent', 'agent_key', 'service')),
@@ -56,10 +59,8 @@ create table public.operations (
 comment on table public.operations is 'The ledger: one row per attempted tool call, allowed or denied.';
 create index operations_workspace_id_created_at_idx on public.operations (workspace_id, created_at desc);
 create index operations_user_id_created_at_idx on public.operations (user_id, created_at desc);
-create index operations_agent_id_idx on public.operations (agent_id);
+create index operations_agent_id_idx on public.operations (agent_id, created_at desc);
 create index operations_connection_id_idx on public.operations (connection_id, created_at desc);
-create index operations_permission_id_idx on public.operations (permission_id);
-create index operations_member_permission_id_idx on public.operations (member_permission_id);
 create index operations_provider_message_ids_idx on public.operations using gin (provider_message_ids);
 create unique index operations_idempotency_key_idx on public.operations (user_id, agent_id, idempotency_key) nulls not distinct
     where idempotency_key is not null;
@@ -236,13 +237,17 @@ declare
     v_live private.effective_right[];
     v_right private.effective_right;
 begin
-    select coalesce(array_agg(r::private.effective_right order by r.connection_created_at, r.connection_id), '{}') into v_candidates
-    from (select * from private.agent_rights(p_ctx.agent_id) where p_ctx.agent_id is not null
-          union all
-          select * from private.member_rights(p_ctx.user_id, p_provider.id) where p_ctx.agent_id is null) r
-    where r.provider_id = p_provider.id
-      and (p_connection_id is null or r.connection_id = p_connection_id)
-      and (p_connection_ref is null or starts_with(r.connection_id::text, lower(p_connection_ref)));
+    if p_ctx.agent_id is not null then
+        select coalesce(array_agg(r order by r.connection_created_at, r.connection_id), '{}') into v_candidates
+        from private.agent_rights(p_ctx.agent_id, p_provider.id) r
+        where (p_connection_id is null or r.connection_id = p_connection_id)
+          and (p_connection_ref is null or starts_with(r.connection_id::text, lower(p_connection_ref)));
+    else
+        select coalesce(array_agg(r order by r.connection_created_at, r.connection_id), '{}') into v_candidates
+        from private.member_rights(p_ctx.user_id, p_provider.id) r
+        where (p_connection_id is null or r.connection_id = p_connection_id)
+          and (p_connection_ref is null or starts_with(r.connection_id::text, lower(p_connection_ref)));
+    end if;
     v_live := array(select c from unnest(v_candidates) c where c.dead_reason is null);
 
     if cardinality(v_live) = 1 then
@@ -368,17 +373,22 @@ language plpgsql
 set search_path = ''
 as $$
 declare
+    -- may_use_number's rule, with the principal's role already known from the right
+    v_any boolean := coalesce((p_ctx.effective).principal_role in ('owner', 'admin'), false);
     v_number public.phone_numbers;
 begin
     p_ctx.sender := p_from;
-    if not p_capability.sends_messages
-       or not exists (select 1 from public.phone_numbers n where n.connection_id = p_ctx.connection_id) then
+    if not p_capability.sends_messages then
         return p_ctx;
     end if;
     if p_from is not null then
         select n.* into v_number from public.phone_numbers n
         where n.connection_id = p_ctx.connection_id and n.e164 = p_from;
-        if v_number.id is null or not private.may_use_number(v_number, p_ctx.user_id) then
+        if v_number.id is null and not exists (select 1 from public.phone_numbers n where n.connection_id = p_ctx.connection_id) then
+            return p_ctx;
+        end if;
+        if v_number.id is null or v_number.status <> 'active'
+           or not (v_any or v_number.assigned_to is null or v_number.assigned_to = p_ctx.user_id) then
             p_ctx.denial := private.deny(p_ctx, 'permission_denied',
                                    format('%s is not a number this %s may send from', p_from,
                                           case when p_ctx.agent_id is null then 'member' else 'agent' end),
@@ -389,15 +399,16 @@ begin
     select n.* into v_number
     from public.phone_numbers n
     left join public.member_default_numbers d on d.phone_number_id = n.id and d.user_id = p_ctx.user_id
-    where n.connection_id = p_ctx.connection_id and private.may_use_number(n, p_ctx.user_id)
+    where n.connection_id = p_ctx.connection_id and n.status = 'active'
+      and (v_any or n.assigned_to is null or n.assigned_to = p_ctx.user_id)
     order by d.phone_number_id is null, not n.is_default, n.assigned_to is distinct from p_ctx.user_id, n.created_at, n.id
     limit 1;
-    if v_number.id is null then
+    if v_number.id is not null then
+        p_ctx.sender := v_number.e164;
+    elsif exists (select 1 from public.phone_numbers n where n.connection_id = p_ctx.connection_id) then
         p_ctx.denial := private.deny(p_ctx, 'permission_denied', 'no number on this connection is one this member may send from',
                                jsonb_build_object('reason', 'no_sender_number'));
-        return p_ctx;
     end if;
-    p_ctx.sender := v_number.e164;
     return p_ctx;
 end
 $$;

@@ -209,11 +209,14 @@ begin
   -- Derives the encryption and MAC keys for a context from the root key.
   execute $sql$
     create or replace function vault_root_key.derive(context bytea, purpose text) returns bytea
-    language sql stable security definer
+    language plpgsql stable security definer
     set search_path = ''
     as $f$
-      select extensions.hmac(convert_to(purpose, 'utf8') || context, k.root_key, 'sha256')
-      from vault_root_key.key k
+    begin
+      -- PL/pgSQL keeps the plan for the session (a SQL function would plan on every call).
+      return (select extensions.hmac(convert_to(purpose, 'utf8') || context, k.root_key, 'sha256')
+              from vault_root_key.key k);
+    end
     $f$
   $sql$;
   execute 'revoke all on function vault_root_key.derive(bytea, text) from public';

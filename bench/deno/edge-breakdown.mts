@@ -74,7 +74,8 @@ for (let i = 0; i < warmup + n; i++) {
         p_idempotency_key => ${null},
         p_request_hash => ${null},
         p_request_summary => ${sql.json(summary as never)}::jsonb,
-        p_auth_mode => ${caller.mode}
+        p_auth_mode => ${caller.mode},
+        p_sender => ${null}
       ) as result`
   );
   if (!result.ok) throw new Error(`begin refused: ${JSON.stringify(result.error)}`);

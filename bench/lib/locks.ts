@@ -16,7 +16,7 @@ import { nowMs, round } from "./stats.ts";
 export interface LockReport {
   samples: number;
   mean_interval_ms: number;
-  /** Functions backends connected (the pool opens up to 10 per role). */
+  /** Functions backends connected (db.ts opens up to SWITCHBOARD_DB_POOL_SIZE per isolate). */
   backends_mean: number;
   backends_max: number;
   /** Backends running a statement (not idle). */

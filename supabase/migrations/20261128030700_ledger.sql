@@ -639,11 +639,13 @@ begin
     if v_denial is not null then
         return v_denial;
     end if;
-    v_ctx := private.resolve_sender(v_ctx, v_capability, p_sender);
-    if v_ctx.denial is not null then
-        return v_ctx.denial;
+    if v_provider.channels && array['sms', 'mms', 'whatsapp', 'voice'] then
+        v_ctx := private.resolve_sender(v_ctx, v_capability, p_sender);
+        if v_ctx.denial is not null then
+            return v_ctx.denial;
+        end if;
+        v_sender := v_ctx.sender;
     end if;
-    v_sender := v_ctx.sender;
 
     v_denial := private.replay_keyed_call(v_ctx, p_idempotency_key, p_request_hash);
     if v_denial is not null then
@@ -652,10 +654,12 @@ begin
 
     -- Credentials: read before any lock on shared rows is taken.
     select c.config, c.secret_id into v_config, v_secret_id from public.connections c where c.id = v_ctx.connection_id;
-    -- A mail connection's default sender identity is its from address.
-    v_config := v_config || coalesce((select jsonb_strip_nulls(jsonb_build_object('from_email', s.email, 'from_name', s.name))
-                                      from public.sender_identities s
-                                      where s.connection_id = v_ctx.connection_id and s.is_default), '{}');
+    if 'email' = any (v_provider.channels) then
+        -- A mail connection's default sender identity is its from address.
+        v_config := v_config || coalesce((select jsonb_strip_nulls(jsonb_build_object('from_email', s.email, 'from_name', s.name))
+                                          from public.sender_identities s
+                                          where s.connection_id = v_ctx.connection_id and s.is_default), '{}');
+    end if;
     select decrypted_secret::jsonb into v_credentials from vault.decrypted_secrets where id = v_secret_id;
     if v_credentials is null then
         raise exception 'connection % has no credentials', v_ctx.connection_id using errcode = 'P0002';

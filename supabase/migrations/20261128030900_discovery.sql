@@ -35,7 +35,7 @@ begin
 end
 $$;
 
-/** Messages used on one counter (0 when it has none yet). */
+/** Messages used on one counter (0 when it has none yet): for reports; tool lists read all their counters in one query. */
 create function private.counter_used(p_subject_id uuid, p_period text, p_period_start date) returns integer
 language plpgsql stable
 set search_path = ''
@@ -49,89 +49,136 @@ $$;
 -- ---- Section - Tool lists ----
 
 /**
- * The tools an agent may call now, in one of the runtime formats: raw, openai (Chat
- * Completions function tools, strict), anthropic, mcp. Two connections of one provider
- * get `__<first 8 characters of the connection id>` name suffixes.
+ * The tools an agent may call now, as entries without their input schemas (the rest is
+ * per capability): name, capability, title, description (with the limits and what is
+ * left of them), provider, connection, annotations and limits, in display order. Two
+ * connections of one provider get `__<first 8 characters of the connection id>` name
+ * suffixes. private.agent_tools renders them in a runtime format; the functions render
+ * them with the schemas they cache (the same ones, from integration_capabilities).
  */
-create function private.agent_tools(p_agent_id uuid, p_format text default 'raw') returns json
+create function private.agent_tool_entries(p_agent_id uuid) returns table (
+    name text, capability text, title text, description text, provider text, connection_id uuid, connection_name text,
+    read_only boolean, destructive boolean, limits json
+)
 language plpgsql stable
 security definer
 set search_path = ''
 as $$
 declare
-    v_tools json;
     v_today date := private.utc_today();
     v_month date := date_trunc('month', private.utc_today())::date;
 begin
-    if coalesce(p_format, 'raw') not in ('raw', 'openai', 'anthropic', 'mcp') then
-        raise exception 'unknown tool format "%" (raw, openai, anthropic, mcp)', p_format using errcode = '22023';
-    end if;
-    with rights as (
-        select r.*, count(*) over (partition by r.provider_id) as same_provider,
-               least(r.grant_daily_limit, r.member_daily_limit) as daily_limit,
-               least(r.grant_monthly_limit, r.member_monthly_limit) as monthly_limit,
-               -- least() skips nulls: the tighter of the limits that exist
-               case when coalesce(r.grant_daily_limit, r.member_daily_limit) is not null then
-                   greatest(least(r.grant_daily_limit - private.counter_used(r.grant_id, 'day', v_today),
-                                  r.member_daily_limit - private.counter_used(r.member_permission_id, 'day', v_today)), 0)
-               end as remaining_today,
-               case when coalesce(r.grant_monthly_limit, r.member_monthly_limit) is not null then
-                   greatest(least(r.grant_monthly_limit - private.counter_used(r.grant_id, 'month', v_month),
-                                  r.member_monthly_limit - private.counter_used(r.member_permission_id, 'month', v_month)), 0)
-               end as remaining_month
+    return query
+    with live as (
+        select r.*, count(*) over (partition by r.provider_id) as same_provider
         from private.agent_rights(p_agent_id) r
         join public.service_providers sp on sp.id = r.provider_id and sp.is_enabled
         where r.dead_reason is null
+    ),
+    -- Today's and this month's use of every counter of these rights, in one index scan each.
+    used as (
+        select u.subject_id,
+               coalesce(sum(u.used) filter (where u.period = 'day'), 0)::integer as day,
+               coalesce(sum(u.used) filter (where u.period = 'month'), 0)::integer as month
+        from public.usage_counters u
+        where u.subject_id in (select l.grant_id from live l union select l.member_permission_id from live l)
+          and ((u.period = 'day' and u.period_start = v_today) or (u.period = 'month' and u.period_start = v_month))
+        group by u.subject_id
+    ),
+    rights as (
+        select l.*,
+               -- least() skips nulls: the tighter of the limits that exist
+               least(l.grant_daily_limit, l.member_daily_limit) as daily_limit,
+               least(l.grant_monthly_limit, l.member_monthly_limit) as monthly_limit,
+               case when coalesce(l.grant_daily_limit, l.member_daily_limit) is not null then
+                   greatest(least(l.grant_daily_limit - coalesce(g.day, 0), l.member_daily_limit - coalesce(m.day, 0)), 0)
+               end as remaining_today,
+               case when coalesce(l.grant_monthly_limit, l.member_monthly_limit) is not null then
+                   greatest(least(l.grant_monthly_limit - coalesce(g.month, 0), l.member_monthly_limit - coalesce(m.month, 0)), 0)
+               end as remaining_month
+        from live l
+        left join used g on g.subject_id = l.grant_id
+        left join used m on m.subject_id = l.member_permission_id
+    ),
+    described as materialized (
+        -- The limits sentence once per right: for sending tools, and (expiry only) for the others.
+        select r.*,
+               nullif(private.limits_text(r.max_recipients_per_message, r.daily_limit, r.remaining_today, r.monthly_limit,
+                                          r.remaining_month, r.allowed_recipients || r.member_allowed_recipients,
+                                          r.blocked_recipients || r.member_blocked_recipients, r.expires_at, true), '')
+                   as send_limits,
+               nullif(private.limits_text(r.max_recipients_per_message, r.daily_limit, r.remaining_today, r.monthly_limit,
+                                          r.remaining_month, '{}', '{}', r.expires_at, false), '') as read_limits
+        from rights r
     ),
     tools as (
         select case when g.same_provider > 1 then cap.capability_key || '__' || left(g.connection_id::text, 8)
                     else cap.capability_key end as name,
                concat_ws(' ', cap.description,
                          case when g.same_provider > 1 then format('Account: %s.', g.connection_name) end,
-                         nullif(private.limits_text(g.max_recipients_per_message, g.daily_limit, g.remaining_today,
-                                                    g.monthly_limit, g.remaining_month,
-                                                    g.allowed_recipients || g.member_allowed_recipients,
-                                                    g.blocked_recipients || g.member_blocked_recipients,
-                                                    g.expires_at, cap.sends_messages), '')) as description,
+                         case when cap.sends_messages then g.send_limits else g.read_limits end) as description,
                cap.capability_key, cap.display_label, cap.input_schema_json, cap.strict_input_schema_json,
                cap.is_read_only, cap.is_destructive, cap.sends_messages, cap.display_order,
                sp.name as provider, g.connection_id, g.connection_name, g.max_recipients_per_message,
                g.daily_limit, g.remaining_today, g.monthly_limit, g.remaining_month,
                g.allowed_recipients, g.blocked_recipients, g.member_allowed_recipients, g.member_blocked_recipients,
                g.expires_at
-        from rights g
+        from described g
         join public.service_providers sp on sp.id = g.provider_id
         join public.integration_capabilities cap on cap.provider_id = g.provider_id
         where cap.required_scope = any (g.scopes) and (g.can_send or not cap.sends_messages)
     )
-    select coalesce(json_agg(case coalesce(p_format, 'raw')
-        when 'openai' then json_build_object('type', 'function', 'function', json_build_object(
-            'name', t.name, 'description', t.description, 'parameters', t.strict_input_schema_json, 'strict', true))
-        when 'anthropic' then json_build_object('name', t.name, 'description', t.description, 'input_schema', t.input_schema_json)
-        when 'mcp' then json_build_object('name', t.name, 'title', t.display_label, 'description', t.description,
-            'inputSchema', t.input_schema_json,
-            'annotations', json_build_object('title', t.display_label, 'readOnlyHint', t.is_read_only,
-                'destructiveHint', t.is_destructive, 'idempotentHint', t.is_read_only, 'openWorldHint', true))
-        else json_build_object(
-            'name', t.name, 'capability', t.capability_key, 'title', t.display_label, 'description', t.description,
-            'provider', t.provider, 'connection_id', t.connection_id, 'connection_name', t.connection_name,
-            'input_schema', t.input_schema_json, 'strict_input_schema', t.strict_input_schema_json,
-            'read_only', t.is_read_only, 'destructive', t.is_destructive,
-            'limits', json_build_object(
-                'max_recipients_per_message', case when t.sends_messages then t.max_recipients_per_message end,
-                'daily_send_limit', case when t.sends_messages then t.daily_limit end,
-                'remaining_today', case when t.sends_messages then t.remaining_today end,
-                'monthly_send_limit', case when t.sends_messages then t.monthly_limit end,
-                'remaining_this_month', case when t.sends_messages then t.remaining_month end,
-                'allowed_recipients', t.allowed_recipients,
-                'blocked_recipients', t.blocked_recipients,
-                'member_allowed_recipients', t.member_allowed_recipients,
-                'member_blocked_recipients', t.member_blocked_recipients,
-                'expires_at', t.expires_at))
-        end order by t.provider, t.connection_name, t.display_order), '[]'::json)
-    into v_tools
-    from tools t;
-    return v_tools;
+    select t.name, t.capability_key, t.display_label, t.description, t.provider, t.connection_id, t.connection_name,
+           t.is_read_only, t.is_destructive,
+           json_build_object(
+               'max_recipients_per_message', case when t.sends_messages then t.max_recipients_per_message end,
+               'daily_send_limit', case when t.sends_messages then t.daily_limit end,
+               'remaining_today', case when t.sends_messages then t.remaining_today end,
+               'monthly_send_limit', case when t.sends_messages then t.monthly_limit end,
+               'remaining_this_month', case when t.sends_messages then t.remaining_month end,
+               'allowed_recipients', t.allowed_recipients,
+               'blocked_recipients', t.blocked_recipients,
+               'member_allowed_recipients', t.member_allowed_recipients,
+               'member_blocked_recipients', t.member_blocked_recipients,
+               'expires_at', t.expires_at)
+    from tools t
+    order by t.provider, t.connection_name, t.display_order;
+end
+$$;
+
+/**
+ * The tools an agent may call now, in one of the runtime formats: raw, openai (Chat
+ * Completions function tools, strict), anthropic, mcp (private.agent_tool_entries with
+ * each capability's schemas).
+ */
+create function private.agent_tools(p_agent_id uuid, p_format text default 'raw') returns json
+language plpgsql stable
+security definer
+set search_path = ''
+as $$
+begin
+    if coalesce(p_format, 'raw') not in ('raw', 'openai', 'anthropic', 'mcp') then
+        raise exception 'unknown tool format "%" (raw, openai, anthropic, mcp)', p_format using errcode = '22023';
+    end if;
+    return (
+        select coalesce(json_agg(case coalesce(p_format, 'raw')
+            when 'openai' then json_build_object('type', 'function', 'function', json_build_object(
+                'name', e.name, 'description', e.description, 'parameters', cap.strict_input_schema_json, 'strict', true))
+            when 'anthropic' then json_build_object('name', e.name, 'description', e.description,
+                'input_schema', cap.input_schema_json)
+            when 'mcp' then json_build_object('name', e.name, 'title', e.title, 'description', e.description,
+                'inputSchema', cap.input_schema_json,
+                'annotations', json_build_object('title', e.title, 'readOnlyHint', e.read_only,
+                    'destructiveHint', e.destructive, 'idempotentHint', e.read_only, 'openWorldHint', true))
+            else json_build_object(
+                'name', e.name, 'capability', e.capability, 'title', e.title, 'description', e.description,
+                'provider', e.provider, 'connection_id', e.connection_id, 'connection_name', e.connection_name,
+                'input_schema', cap.input_schema_json, 'strict_input_schema', cap.strict_input_schema_json,
+                'read_only', e.read_only, 'destructive', e.destructive, 'limits', e.limits)
+            end order by e.position), '[]'::json)
+        from private.agent_tool_entries(p_agent_id) with ordinality as e (name, capability, title, description, provider,
+             connection_id, connection_name, read_only, destructive, limits, position)
+        join public.integration_capabilities cap on cap.capability_key = e.capability);
 end
 $$;
 
@@ -153,11 +200,12 @@ language sql stable security invoker set search_path = ''
 as $$ select private.get_agent_tools(p_agent_id, p_format)::jsonb $$;
 
 grant execute on function private.get_agent_tools(uuid, text), public.get_agent_tools(uuid, text) to authenticated;
-grant execute on function private.agent_tools(uuid, text) to service_role;
+grant execute on function private.agent_tools(uuid, text), private.agent_tool_entries(uuid) to service_role;
 
 /**
  * Tool listing for the service path (agent key, or service key naming a member and their
- * agent): authenticates the key and lists in one round trip. Refusals are raised: PT401
+ * agent): authenticates the key and lists in one round trip, in a runtime format or as
+ * 'entries' (private.agent_tool_entries, which the functions render with cached schemas). Refusals are raised: PT401
  * for an unknown, revoked or expired key, PT404 for an agent that does not act for the
  * named user.
  */
@@ -186,6 +234,9 @@ begin
         where id = v_key.id and (last_used_at is null or last_used_at < now() - interval '1 minute');
     elsif not exists (select 1 from public.agents where id = v_agent_id and user_id = p_user_id) then
         raise exception 'agent not found' using errcode = 'PT404';
+    end if;
+    if p_format = 'entries' then
+        return coalesce((select json_agg(e) from private.agent_tool_entries(v_agent_id) e), '[]'::json);
     end if;
     return private.agent_tools(v_agent_id, p_format);
 end

@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(163);
+select plan(167);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -291,10 +291,12 @@ create temporary table service_only on commit drop as
                    from unnest(p.proargtypes::oid[]) with ordinality a (t, n))) as q
     from unnest(array[
         'public.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
+        'private.agent_tool_entries(uuid)',
         'private.agent_tools(uuid, text)',
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
         'private.connection_for_test(uuid, uuid, text)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
+        'private.is_email_address(text)',
         'private.list_tools_for_caller(uuid, uuid, text, text)',
         'private.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
         'private.operations_to_reconcile(text, integer)',

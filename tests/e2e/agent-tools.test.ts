@@ -65,14 +65,17 @@ afterAll(closeAdminSql);
 describe("tool discovery formats", () => {
   let c: Connected;
   let key: string;
+  let agentId: string;
 
   beforeAll(async () => {
     c = await connectedUser();
-    ({ key } = await agentWithKey(c.user, [
+    let agent: { id: string };
+    ({ key, agent } = await agentWithKey(c.user, [
       { connectionId: c.clicksend.id, scopes: ["sms", "mms", "balance", "history"], maxRecipientsPerMessage: 3, dailySendLimit: 5 },
       { connectionId: c.smtp.id, scopes: ["email"], allowedRecipients: ["example.com"] },
       { connectionId: c.sendgrid.id, scopes: ["email"], blockedRecipients: ["blocked.example"] },
     ]));
+    agentId = agent.id;
   });
 
   it("openai: every tool is a strict function whose parameters follow OpenAI strict rules and JSON Schema 2020-12", async () => {
@@ -91,6 +94,17 @@ describe("tool discovery formats", () => {
       expect(tool.function.parameters.type).toBe("object");
       expect(strictViolations(tool.function.parameters), tool.function.name).toEqual([]);
       expectValidSchema(tool.function.parameters, tool.function.name);
+    }
+  });
+
+  it("the functions render each format exactly as the database does (agent key vs supabase.rpc('get_agent_tools'))", async () => {
+    for (const format of ["raw", "openai", "anthropic", "mcp"]) {
+      const res = await listTools(key, format);
+      expect(res.status).toBe(200);
+      const { data, error } = await c.user.client.rpc("get_agent_tools", { p_agent_id: agentId, p_format: format });
+      expect(error).toBeNull();
+      expect(res.body.tools, format).toEqual(data);
+      expect((data as unknown[]).length, format).toBe(ALL_TOOLS.length);
     }
   });
 

@@ -18,9 +18,79 @@ export function toolFormat(value: unknown): ToolFormat {
   return format as ToolFormat;
 }
 
+/** A tool the caller may use now, without its schemas (private.agent_tool_entries). */
+interface ToolEntry {
+  name: string;
+  capability: string;
+  title: string;
+  description: string;
+  provider: string;
+  connection_id: string;
+  connection_name: string;
+  read_only: boolean;
+  destructive: boolean;
+  limits: Record<string, unknown>;
+}
+
+/** A capability's input schemas as JSON text, exactly as integration_capabilities stores them. */
+interface CapabilitySchemas {
+  input: string;
+  strict: string;
+}
+
+/** How long an isolate keeps the capabilities' schemas before reading them again. */
+const SCHEMA_CACHE_MS = 60_000;
+let schemaCache: { at: number; byCapability: Map<string, CapabilitySchemas> } | undefined;
+
 /**
- * The caller's tools as JSON text, exactly as the database built it (no re-encoding:
- * a tool list carries every tool's schemas and is large).
+ * The input schemas of every capability, from the database (the one source of tool
+ * definitions), kept for a minute per isolate: they change only with a migration, and
+ * re-reading ~100 kB of schemas on every listing would cost more than building it.
+ */
+async function capabilitySchemas(capabilities: string[]): Promise<Map<string, CapabilitySchemas>> {
+  const fresh = schemaCache && Date.now() - schemaCache.at < SCHEMA_CACHE_MS &&
+    capabilities.every((c) => schemaCache!.byCapability.has(c));
+  if (!fresh) {
+    const rows = await asService()<{ capability_key: string; input: string; strict: string }[]>`
+      select capability_key, input_schema_json::text as input, strict_input_schema_json::text as strict
+      from public.integration_capabilities`;
+    schemaCache = { at: Date.now(), byCapability: new Map(rows.map((r) => [r.capability_key, { input: r.input, strict: r.strict }])) };
+  }
+  return schemaCache!.byCapability;
+}
+
+/**
+ * One tool in a runtime format, as JSON text: the same shapes private.agent_tools builds
+ * (a test holds the two equal), with the schema text spliced in rather than re-encoded.
+ */
+function renderTool(entry: ToolEntry, schemas: CapabilitySchemas, format: ToolFormat): string {
+  const name = JSON.stringify(entry.name);
+  const description = JSON.stringify(entry.description);
+  switch (format) {
+    case "openai":
+      return `{"type":"function","function":{"name":${name},"description":${description},"parameters":${schemas.strict},"strict":true}}`;
+    case "anthropic":
+      return `{"name":${name},"description":${description},"input_schema":${schemas.input}}`;
+    case "mcp": {
+      const title = JSON.stringify(entry.title);
+      const annotations = JSON.stringify({
+        title: entry.title, readOnlyHint: entry.read_only, destructiveHint: entry.destructive,
+        idempotentHint: entry.read_only, openWorldHint: true,
+      });
+      return `{"name":${name},"title":${title},"description":${description},"inputSchema":${schemas.input},"annotations":${annotations}}`;
+    }
+    default: {
+      const { limits, ...rest } = entry;
+      const head = JSON.stringify(rest);
+      return `${head.slice(0, -1)},"input_schema":${schemas.input},"strict_input_schema":${schemas.strict},"limits":${JSON.stringify(limits)}}`;
+    }
+  }
+}
+
+/**
+ * The caller's tools as JSON text. The user path (JWT + agent_id) gets them rendered by
+ * the RLS-checked RPC; the service path (agent key; service key naming user and agent)
+ * gets the entries in one round trip and renders them here with the cached schemas.
  */
 export async function listToolsJson(caller: Caller, format: ToolFormat): Promise<string> {
   try {
@@ -30,13 +100,14 @@ export async function listToolsJson(caller: Caller, format: ToolFormat): Promise
       return tools;
     }
     if (caller.mode === "user") throw new ApiError("invalid_request", "agent_id is required");
-    const [{ tools }] = await asService()<[{ tools: string }]>`
+    const [{ entries }] = await asService()<[{ entries: ToolEntry[] }]>`
       select private.list_tools_for_caller(
         ${caller.mode === "service" ? caller.userId : null}::uuid,
         ${caller.mode === "service" ? caller.agentId : null}::uuid,
         ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
-        ${format})::text as tools`;
-    return tools;
+        'entries') as entries`;
+    const schemas = await capabilitySchemas([...new Set(entries.map((e) => e.capability))]);
+    return `[${entries.map((e) => renderTool(e, schemas.get(e.capability)!, format)).join(",")}]`;
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };
     if (code === "PT401") throw new ApiError("unauthorized", message ?? "unauthorized");

@@ -8,32 +8,7 @@
  * limits and what is left of them.
  */
 
--- ---- Section - Descriptions ----
-
-/** The sentence telling the model its limits on one connection. */
-create function private.limits_text(
-    p_max_recipients integer, p_daily_limit integer, p_remaining_today integer, p_monthly_limit integer,
-    p_remaining_month integer, p_allowed text[], p_blocked text[], p_expires_at timestamptz, p_sends_messages boolean
-) returns text
-language plpgsql immutable
-set search_path = ''
-as $$
-begin
-    return (select concat_ws(' ',
-            case when p_sends_messages then format('Max %s recipients per message.', p_max_recipients) end,
-            case when p_sends_messages and p_daily_limit is not null
-                 then format('%s of %s messages left today (UTC).', p_remaining_today, p_daily_limit) end,
-            case when p_sends_messages and p_monthly_limit is not null
-                 then format('%s of %s messages left this month (UTC).', p_remaining_month, p_monthly_limit) end,
-            case when p_sends_messages and cardinality(p_allowed) > 0
-                 then format('Only to: %s.', array_to_string(p_allowed, ', ')) end,
-            case when p_sends_messages and cardinality(p_blocked) > 0
-                 then format('Never to: %s.', array_to_string(p_blocked, ', ')) end,
-            case when p_expires_at is not null
-                 then format('Access expires %s.', to_char(p_expires_at at time zone 'utc', 'YYYY-MM-DD HH24:MI "UTC"')) end
-        ));
-end
-$$;
+-- ---- Section - Counters ----
 
 /** Messages used on one counter (0 when it has none yet): for reports; tool lists read all their counters in one query. */
 create function private.counter_used(p_subject_id uuid, p_period text, p_period_start date) returns integer
@@ -101,15 +76,36 @@ begin
         left join used m on m.subject_id = l.member_permission_id
     ),
     described as materialized (
-        -- The limits sentence once per right: for sending tools, and (expiry only) for the others.
+        -- Once per right, not per tool: the limits sentence and the limits object, for
+        -- sending tools and (expiry only) for the others.
         select r.*,
-               nullif(private.limits_text(r.max_recipients_per_message, r.daily_limit, r.remaining_today, r.monthly_limit,
-                                          r.remaining_month, r.allowed_recipients || r.member_allowed_recipients,
-                                          r.blocked_recipients || r.member_blocked_recipients, r.expires_at, true), '')
-                   as send_limits,
-               nullif(private.limits_text(r.max_recipients_per_message, r.daily_limit, r.remaining_today, r.monthly_limit,
-                                          r.remaining_month, '{}', '{}', r.expires_at, false), '') as read_limits
+               nullif(concat_ws(' ',
+                   format('Max %s recipients per message.', r.max_recipients_per_message),
+                   case when r.daily_limit is not null
+                        then format('%s of %s messages left today (UTC).', r.remaining_today, r.daily_limit) end,
+                   case when r.monthly_limit is not null
+                        then format('%s of %s messages left this month (UTC).', r.remaining_month, r.monthly_limit) end,
+                   case when cardinality(r.allowed_recipients || r.member_allowed_recipients) > 0
+                        then format('Only to: %s.', array_to_string(r.allowed_recipients || r.member_allowed_recipients, ', ')) end,
+                   case when cardinality(r.blocked_recipients || r.member_blocked_recipients) > 0
+                        then format('Never to: %s.', array_to_string(r.blocked_recipients || r.member_blocked_recipients, ', ')) end,
+                   x.expiry), '') as send_limits,
+               x.expiry as read_limits,
+               json_build_object(
+                   'max_recipients_per_message', r.max_recipients_per_message, 'daily_send_limit', r.daily_limit,
+                   'remaining_today', r.remaining_today, 'monthly_send_limit', r.monthly_limit,
+                   'remaining_this_month', r.remaining_month, 'allowed_recipients', r.allowed_recipients,
+                   'blocked_recipients', r.blocked_recipients, 'member_allowed_recipients', r.member_allowed_recipients,
+                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) as send_limits_json,
+               json_build_object(
+                   'max_recipients_per_message', null, 'daily_send_limit', null, 'remaining_today', null,
+                   'monthly_send_limit', null, 'remaining_this_month', null, 'allowed_recipients', r.allowed_recipients,
+                   'blocked_recipients', r.blocked_recipients, 'member_allowed_recipients', r.member_allowed_recipients,
+                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) as read_limits_json
         from rights r
+        cross join lateral (select case when r.expires_at is not null
+            then format('Access expires %s.', to_char(r.expires_at at time zone 'utc', 'YYYY-MM-DD HH24:MI "UTC"')) end
+            as expiry) x
     ),
     tools as (
         select case when g.same_provider > 1 then cap.capability_key || '__' || left(g.connection_id::text, 8)
@@ -117,30 +113,16 @@ begin
                concat_ws(' ', cap.description,
                          case when g.same_provider > 1 then format('Account: %s.', g.connection_name) end,
                          case when cap.sends_messages then g.send_limits else g.read_limits end) as description,
-               cap.capability_key, cap.display_label, cap.input_schema_json, cap.strict_input_schema_json,
-               cap.is_read_only, cap.is_destructive, cap.sends_messages, cap.display_order,
-               sp.name as provider, g.connection_id, g.connection_name, g.max_recipients_per_message,
-               g.daily_limit, g.remaining_today, g.monthly_limit, g.remaining_month,
-               g.allowed_recipients, g.blocked_recipients, g.member_allowed_recipients, g.member_blocked_recipients,
-               g.expires_at
+               cap.capability_key, cap.display_label, cap.is_read_only, cap.is_destructive, cap.display_order,
+               sp.name as provider, g.connection_id, g.connection_name,
+               case when cap.sends_messages then g.send_limits_json else g.read_limits_json end as limits
         from described g
         join public.service_providers sp on sp.id = g.provider_id
         join public.integration_capabilities cap on cap.provider_id = g.provider_id
         where cap.required_scope = any (g.scopes) and (g.can_send or not cap.sends_messages)
     )
     select t.name, t.capability_key, t.display_label, t.description, t.provider, t.connection_id, t.connection_name,
-           t.is_read_only, t.is_destructive,
-           json_build_object(
-               'max_recipients_per_message', case when t.sends_messages then t.max_recipients_per_message end,
-               'daily_send_limit', case when t.sends_messages then t.daily_limit end,
-               'remaining_today', case when t.sends_messages then t.remaining_today end,
-               'monthly_send_limit', case when t.sends_messages then t.monthly_limit end,
-               'remaining_this_month', case when t.sends_messages then t.remaining_month end,
-               'allowed_recipients', t.allowed_recipients,
-               'blocked_recipients', t.blocked_recipients,
-               'member_allowed_recipients', t.member_allowed_recipients,
-               'member_blocked_recipients', t.member_blocked_recipients,
-               'expires_at', t.expires_at)
+           t.is_read_only, t.is_destructive, t.limits
     from tools t
     order by t.provider, t.connection_name, t.display_order;
 end

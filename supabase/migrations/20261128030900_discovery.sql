@@ -30,8 +30,9 @@ $$;
  * connections of one provider get `__<first 8 characters of the connection id>` name
  * suffixes. private.agent_tools renders them in a runtime format; the functions render
  * them with the schemas they cache (the same ones, from integration_capabilities).
+ * p_limits false leaves the limits objects out (only the raw format shows them).
  */
-create function private.agent_tool_entries(p_agent_id uuid) returns table (
+create function private.agent_tool_entries(p_agent_id uuid, p_limits boolean default true) returns table (
     name text, capability text, title text, description text, provider text, connection_id uuid, connection_name text,
     read_only boolean, destructive boolean, limits json
 )
@@ -91,17 +92,17 @@ begin
                         then format('Never to: %s.', array_to_string(r.blocked_recipients || r.member_blocked_recipients, ', ')) end,
                    x.expiry), '') as send_limits,
                x.expiry as read_limits,
-               json_build_object(
+               case when p_limits then json_build_object(
                    'max_recipients_per_message', r.max_recipients_per_message, 'daily_send_limit', r.daily_limit,
                    'remaining_today', r.remaining_today, 'monthly_send_limit', r.monthly_limit,
                    'remaining_this_month', r.remaining_month, 'allowed_recipients', r.allowed_recipients,
                    'blocked_recipients', r.blocked_recipients, 'member_allowed_recipients', r.member_allowed_recipients,
-                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) as send_limits_json,
-               json_build_object(
+                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) end as send_limits_json,
+               case when p_limits then json_build_object(
                    'max_recipients_per_message', null, 'daily_send_limit', null, 'remaining_today', null,
                    'monthly_send_limit', null, 'remaining_this_month', null, 'allowed_recipients', r.allowed_recipients,
                    'blocked_recipients', r.blocked_recipients, 'member_allowed_recipients', r.member_allowed_recipients,
-                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) as read_limits_json
+                   'member_blocked_recipients', r.member_blocked_recipients, 'expires_at', r.expires_at) end as read_limits_json
         from rights r
         cross join lateral (select case when r.expires_at is not null
             then format('Access expires %s.', to_char(r.expires_at at time zone 'utc', 'YYYY-MM-DD HH24:MI "UTC"')) end
@@ -158,7 +159,7 @@ begin
                 'input_schema', cap.input_schema_json, 'strict_input_schema', cap.strict_input_schema_json,
                 'read_only', e.read_only, 'destructive', e.destructive, 'limits', e.limits)
             end order by e.position), '[]'::json)
-        from private.agent_tool_entries(p_agent_id) with ordinality as e (name, capability, title, description, provider,
+        from private.agent_tool_entries(p_agent_id, coalesce(p_format, 'raw') = 'raw') with ordinality as e (name, capability, title, description, provider,
              connection_id, connection_name, read_only, destructive, limits, position)
         join public.integration_capabilities cap on cap.capability_key = e.capability);
 end
@@ -182,17 +183,19 @@ language sql stable security invoker set search_path = ''
 as $$ select private.get_agent_tools(p_agent_id, p_format)::jsonb $$;
 
 grant execute on function private.get_agent_tools(uuid, text), public.get_agent_tools(uuid, text) to authenticated;
-grant execute on function private.agent_tools(uuid, text), private.agent_tool_entries(uuid) to service_role;
+grant execute on function private.agent_tools(uuid, text), private.agent_tool_entries(uuid, boolean) to service_role;
 
 /**
  * Tool listing for the service path (agent key, or service key naming a member and their
- * agent): authenticates the key and lists in one round trip, in a runtime format or as
- * 'entries' (private.agent_tool_entries, which the functions render with cached schemas). Refusals are raised: PT401
+ * agent): authenticates the key and lists in one round trip, in a runtime format or, with
+ * p_entries, as the entries for it (private.agent_tool_entries, which the functions render
+ * with cached schemas). Refusals are raised: PT401
  * for an unknown, revoked or expired key, PT404 for an agent that does not act for the
  * named user.
  */
 create function private.list_tools_for_caller(
-    p_user_id uuid default null, p_agent_id uuid default null, p_agent_key_hash text default null, p_format text default 'raw'
+    p_user_id uuid default null, p_agent_id uuid default null, p_agent_key_hash text default null, p_format text default 'raw',
+    p_entries boolean default false
 ) returns json
 language plpgsql
 security definer
@@ -217,11 +220,11 @@ begin
     elsif not exists (select 1 from public.agents where id = v_agent_id and user_id = p_user_id) then
         raise exception 'agent not found' using errcode = 'PT404';
     end if;
-    if p_format = 'entries' then
-        return coalesce((select json_agg(e) from private.agent_tool_entries(v_agent_id) e), '[]'::json);
+    if p_entries then
+        return coalesce((select json_agg(e) from private.agent_tool_entries(v_agent_id, p_format = 'raw') e), '[]'::json);
     end if;
     return private.agent_tools(v_agent_id, p_format);
 end
 $$;
 
-grant execute on function private.list_tools_for_caller(uuid, uuid, text, text) to service_role;
+grant execute on function private.list_tools_for_caller(uuid, uuid, text, text, boolean) to service_role;

@@ -131,12 +131,12 @@ select results_eq($$
       and has_function_privilege('service_role', p.oid, 'EXECUTE') and not has_function_privilege('authenticated', p.oid, 'EXECUTE')
     order by 1
 $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
-              ('private.agent_tool_entries(uuid)'), ('private.agent_tools(uuid,text)'),
+              ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
               ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
               ('private.connection_for_test(uuid,uuid,text)'),
               ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
               ('private.is_email_address(text)'),
-              ('private.list_tools_for_caller(uuid,uuid,text,text)'),
+              ('private.list_tools_for_caller(uuid,uuid,text,text,boolean)'),
               ('private.log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
               ('private.operations_to_reconcile(text,integer)'), ('private.reconcile_pending_operations()'),
               ('private.record_connection_test(uuid,boolean,text,uuid,jsonb)'),

@@ -291,13 +291,13 @@ create temporary table service_only on commit drop as
                    from unnest(p.proargtypes::oid[]) with ordinality a (t, n))) as q
     from unnest(array[
         'public.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
-        'private.agent_tool_entries(uuid)',
+        'private.agent_tool_entries(uuid, boolean)',
         'private.agent_tools(uuid, text)',
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
         'private.connection_for_test(uuid, uuid, text)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
         'private.is_email_address(text)',
-        'private.list_tools_for_caller(uuid, uuid, text, text)',
+        'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
         'private.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
         'private.operations_to_reconcile(text, integer)',
         'private.reconcile_pending_operations()',
@@ -329,7 +329,7 @@ from unnest(array[
     'private.record_message_events(text, text, jsonb)',
     'private.connection_for_test(uuid, uuid, text)',
     'private.record_connection_test(uuid, boolean, text, uuid, jsonb)',
-    'private.list_tools_for_caller(uuid, uuid, text, text)',
+    'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
     'private.agent_tools(uuid, text)',
     'public.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)']) f;
 

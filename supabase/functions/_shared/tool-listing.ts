@@ -105,7 +105,7 @@ export async function listToolsJson(caller: Caller, format: ToolFormat): Promise
         ${caller.mode === "service" ? caller.userId : null}::uuid,
         ${caller.mode === "service" ? caller.agentId : null}::uuid,
         ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
-        'entries') as entries`;
+        ${format}, p_entries => true) as entries`;
     const schemas = await capabilitySchemas([...new Set(entries.map((e) => e.capability))]);
     return `[${entries.map((e) => renderTool(e, schemas.get(e.capability)!, format)).join(",")}]`;
   } catch (error) {

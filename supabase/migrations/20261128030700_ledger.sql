@@ -167,50 +167,64 @@ language plpgsql
 set search_path = ''
 as $$
 declare
-    v_key public.agent_keys;
-    v_agent public.agents;
+    v_key_id uuid;
+    v_key_revoked_at timestamptz;
+    v_key_expires_at timestamptz;
+    v_key_last_used_at timestamptz;
+    v_agent_id uuid;
+    v_agent_user uuid;
+    v_agent_workspace uuid;
+    v_agent_active boolean;
+    v_principal_role text;
 begin
-    if p_agent_key_hash is not null then
-        select * into v_key from public.agent_keys where key_hash = p_agent_key_hash;
-        if not found then
-            p_ctx.denial := private.refusal(null, 'unauthorized', 'invalid agent key', null);
-            return p_ctx;
-        end if;
-        p_ctx.agent_id := v_key.agent_id;
-    elsif p_ctx.user_id is null then
+    if p_agent_key_hash is null and p_ctx.user_id is null then
         p_ctx.denial := private.refusal(null, 'unauthorized', 'no caller identity', null);
         return p_ctx;
     end if;
+    -- The key (when one is given), its agent (or the one named) and the agent's principal's
+    -- role in its workspace, in one statement.
+    select k.id, k.revoked_at, k.expires_at, k.last_used_at, a.id, a.user_id, a.workspace_id, a.is_active, m.role
+    into v_key_id, v_key_revoked_at, v_key_expires_at, v_key_last_used_at,
+         v_agent_id, v_agent_user, v_agent_workspace, v_agent_active, v_principal_role
+    from (select 1) as one
+    left join public.agent_keys k on p_agent_key_hash is not null and k.key_hash = p_agent_key_hash
+    left join public.agents a on a.id = case when p_agent_key_hash is not null then k.agent_id else p_ctx.agent_id end
+    left join public.workspace_members m on m.workspace_id = a.workspace_id and m.user_id = a.user_id;
+    if p_agent_key_hash is not null and v_key_id is null then
+        p_ctx.denial := private.refusal(null, 'unauthorized', 'invalid agent key', null);
+        return p_ctx;
+    end if;
 
-    if p_ctx.agent_id is not null then
-        select * into v_agent from public.agents where id = p_ctx.agent_id;
+    if v_key_id is not null or p_ctx.agent_id is not null then
         -- Never reveal another member's agent: the same answer as a missing one.
-        if not found or (v_key.id is null and v_agent.user_id <> p_ctx.user_id) then
+        if v_agent_id is null or (v_key_id is null and v_agent_user <> p_ctx.user_id) then
             p_ctx.agent_id := null;
             p_ctx.workspace_id := (select w.id from public.workspaces w
                                    where w.personal and w.primary_owner_user_id = p_ctx.user_id);
             p_ctx.denial := private.deny(p_ctx, 'not_found', 'agent not found');
             return p_ctx;
         end if;
-        p_ctx.user_id := v_agent.user_id;
-        p_ctx.workspace_id := v_agent.workspace_id;
+        p_ctx.agent_id := v_agent_id;
+        p_ctx.user_id := v_agent_user;
+        p_ctx.workspace_id := v_agent_workspace;
     else
         p_ctx.workspace_id := (select w.id from public.workspaces w
                                where w.personal and w.primary_owner_user_id = p_ctx.user_id);
     end if;
 
-    if v_key.id is not null then
-        if v_key.revoked_at is not null or (v_key.expires_at is not null and v_key.expires_at <= now()) then
+    if v_key_id is not null then
+        if v_key_revoked_at is not null or (v_key_expires_at is not null and v_key_expires_at <= now()) then
             p_ctx.denial := private.deny(p_ctx, 'unauthorized',
-                                   case when v_key.revoked_at is not null then 'agent key revoked' else 'agent key expired' end);
+                                   case when v_key_revoked_at is not null then 'agent key revoked' else 'agent key expired' end);
             return p_ctx;
         end if;
-        update public.agent_keys set last_used_at = now()
-        where id = v_key.id and (last_used_at is null or last_used_at < now() - interval '1 minute');
+        if v_key_last_used_at is null or v_key_last_used_at < now() - interval '1 minute' then
+            update public.agent_keys set last_used_at = now() where id = v_key_id;
+        end if;
     end if;
-    if v_agent.id is not null and not v_agent.is_active then
+    if v_agent_id is not null and not v_agent_active then
         p_ctx.denial := private.deny(p_ctx, 'permission_denied', 'agent is disabled', jsonb_build_object('reason', 'agent_disabled'));
-    elsif v_agent.id is not null and private.workspace_role(v_agent.workspace_id, v_agent.user_id) is null then
+    elsif v_agent_id is not null and v_principal_role is null then
         p_ctx.denial := private.deny(p_ctx, 'permission_denied', 'the member this agent acts for is no longer in its workspace',
                                jsonb_build_object('reason', 'principal_not_member'));
     end if;
@@ -740,21 +754,12 @@ begin
     -- the operation would stay 'pending' with its quota reserved (the safe side) until
     -- the reconciler closes it as unknown.
     perform set_config('synchronous_commit', 'off', true);
-    select * into v_operation from public.operations where id = p_operation_id for update;
-    if not found then
-        raise exception 'operation % not found', p_operation_id using errcode = 'P0002';
-    end if;
-    if v_operation.status <> 'pending' then
-        return jsonb_build_object('ok', false, 'status', v_operation.status);
-    end if;
-
-    v_used := case when p_status = 'unknown' then v_operation.quota_reserved
-                   else least(greatest(coalesce(p_sent_count, 0), 0), v_operation.quota_reserved) end;
-    perform private.give_back_quota(v_operation, v_operation.quota_reserved - v_used);
-
-    update public.operations set
+    -- One statement records the outcome of a call still pending (its row lock makes a
+    -- concurrent second finish wait, then find it no longer pending).
+    update public.operations o set
         status = p_status,
-        quota_used = v_used,
+        quota_used = case when p_status = 'unknown' then o.quota_reserved
+                          else least(greatest(coalesce(p_sent_count, 0), 0), o.quota_reserved) end,
         provider_message_ids = coalesce(p_provider_message_ids, '{}'),
         response = p_response,
         error_code = p_error_code,
@@ -762,7 +767,17 @@ begin
         error_details = p_error_details,
         duration_ms = p_duration_ms,
         finished_at = now()
-    where id = p_operation_id;
+    where o.id = p_operation_id and o.status = 'pending'
+    returning o.* into v_operation;
+    if not found then
+        select * into v_operation from public.operations where id = p_operation_id;
+        if not found then
+            raise exception 'operation % not found', p_operation_id using errcode = 'P0002';
+        end if;
+        return jsonb_build_object('ok', false, 'status', v_operation.status);
+    end if;
+    v_used := v_operation.quota_used;
+    perform private.give_back_quota(v_operation, v_operation.quota_reserved - v_used);
     return jsonb_build_object('ok', true, 'status', p_status, 'quota_used', v_used);
 end
 $$;

@@ -162,11 +162,12 @@ export async function withDeadline<T>(
  * are a bind parameter, as every value is: statement text, which the server may log,
  * never holds one.
  */
-function settings(sql: postgres.ReservedSql, role: Role, claims: Record<string, unknown> | null): postgres.PendingQuery<postgres.Row[]> {
+function settings(sql: postgres.ReservedSql, role: Role, claims: Record<string, unknown> | null): postgres.PendingQuery<postgres.Row[]>[] {
   const set = `select set_config('role', '${role}', true), set_config('statement_timeout', '${Math.ceil(STATEMENT_DEADLINE_MS)}', true)`;
+  // Without a value to bind, begin and the settings travel as one simple-protocol message.
   return claims
-    ? sql.unsafe(`${set}, set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)])
-    : sql.unsafe(set);
+    ? [sql`begin`, sql.unsafe(`${set}, set_config('request.jwt.claims', $1, true)`, [JSON.stringify(claims)])]
+    : [sql.unsafe(`begin; ${set}`)];
 }
 
 /**
@@ -189,18 +190,19 @@ function connectionLost(error: unknown): boolean {
 }
 
 /**
- * Runs begin, settings, the statement and commit on the reserved connection, written
- * without waiting in between; resolves with the statement's rows once committed. The
+ * Runs begin and the settings (the opening), the statement and commit on the reserved
+ * connection, written without waiting in between; resolves with the statement's rows once committed. The
  * connection goes back to the pool only when no transaction is left open on it (commit
  * answers ROLLBACK after a failed statement; a failed commit is followed by a rollback);
  * a connection that was lost is left to the driver, which reconnects it.
  */
 async function pipeline<T extends readonly postgres.MaybeRow[]>(
   sql: postgres.ReservedSql,
-  prelude: postgres.PendingQuery<postgres.Row[]>,
+  opening: postgres.PendingQuery<postgres.Row[]>[],
   statement: postgres.PendingQuery<T>,
 ): Promise<T> {
-  const queries = [sql`begin`, prelude, statement, sql`commit`] as postgres.PendingQuery<postgres.Row[]>[];
+  const queries = [...opening, statement, sql`commit`] as postgres.PendingQuery<postgres.Row[]>[];
+  const statementAt = opening.length;
   for (const query of queries) {
     query.execute();
     // Each outcome is read below, in order; after a lost connection, not all of them.
@@ -212,8 +214,8 @@ async function pipeline<T extends readonly postgres.MaybeRow[]>(
   for (const [i, query] of queries.entries()) {
     try {
       const result = await query;
-      if (i === 2) rows = result;
-      if (i === 3) ended = true;
+      if (i === statementAt) rows = result;
+      if (i === statementAt + 1) ended = true;
     } catch (error) {
       failure ??= { error };
       // Statements queued behind a lost connection never settle: stop here.

@@ -14,7 +14,7 @@ import { once } from "node:events";
 import { chownSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { REPO_ROOT } from "./config.ts";
 import { freePort } from "./stack.ts";
 
@@ -42,9 +42,18 @@ export interface PgBouncerHandle {
   stop(): Promise<void>;
 }
 
-/** The PgBouncer binary: SWITCHBOARD_PGBOUNCER_BIN, else the default location. */
+/**
+ * The PgBouncer binary: SWITCHBOARD_PGBOUNCER_BIN, else `shared/tools/pgbouncer/pgbouncer`
+ * beside the checkout or beside one of its parent folders (a CI clone may sit deeper).
+ */
 export function pgbouncerBin(): string {
-  return process.env.SWITCHBOARD_PGBOUNCER_BIN || resolve(REPO_ROOT, "..", "shared", "tools", "pgbouncer", "pgbouncer");
+  if (process.env.SWITCHBOARD_PGBOUNCER_BIN) return process.env.SWITCHBOARD_PGBOUNCER_BIN;
+  const relative = join("shared", "tools", "pgbouncer", "pgbouncer");
+  for (let dir = resolve(REPO_ROOT, ".."), depth = 0; depth < 6; dir = dirname(dir), depth++) {
+    if (existsSync(join(dir, relative))) return join(dir, relative);
+    if (dirname(dir) === dir) break;
+  }
+  return resolve(REPO_ROOT, "..", relative);
 }
 
 function alive(pid: number): boolean {

@@ -794,6 +794,26 @@ $$;
 
 -- ---- Section - Phone number RPCs ----
 
+/**
+ * A phone number the signed-in user administers: PT404 unless they may see its
+ * connection, 42501 unless they are an owner or admin of its workspace.
+ */
+create function private.administered_number(p_phone_number_id uuid) returns public.phone_numbers
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_row public.phone_numbers;
+begin
+    select * into v_row from public.phone_numbers where id = p_phone_number_id;
+    if not found or not private.can_view_connection(v_row.connection_id) then
+        raise exception 'phone number not found' using errcode = 'PT404';
+    end if;
+    perform private.require_role(v_row.workspace_id, 'admin');
+    return v_row;
+end
+$$;
+
 /** A phone number as JSON. */
 create function private.phone_number_json(n public.phone_numbers) returns jsonb
 language sql stable
@@ -852,13 +872,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_row public.phone_numbers;
+    v_row public.phone_numbers := private.administered_number(p_phone_number_id);
 begin
-    select * into v_row from public.phone_numbers where id = p_phone_number_id;
-    if not found or not private.can_view_connection(v_row.connection_id) then
-        raise exception 'phone number not found' using errcode = 'PT404';
-    end if;
-    perform private.require_role(v_row.workspace_id, 'admin');
     perform private.assert_change_keys(p_changes, array['friendly_name', 'capabilities', 'status', 'assigned_to', 'is_default']);
     if (p_changes ->> 'is_default')::boolean then
         update public.phone_numbers set is_default = false
@@ -890,13 +905,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_row public.phone_numbers;
+    v_row public.phone_numbers := private.administered_number(p_phone_number_id);
 begin
-    select * into v_row from public.phone_numbers where id = p_phone_number_id;
-    if not found or not private.can_view_connection(v_row.connection_id) then
-        raise exception 'phone number not found' using errcode = 'PT404';
-    end if;
-    perform private.require_role(v_row.workspace_id, 'admin');
     delete from public.phone_numbers where id = p_phone_number_id;
     perform private.audit(v_row.workspace_id, 'number.deleted', 'phone_number', v_row.id::text,
                           jsonb_build_object('e164', v_row.e164));
@@ -957,6 +967,22 @@ $$;
 
 -- ---- Section - Sender identity RPCs ----
 
+/** A sender identity of a workspace the signed-in user administers, or PT404. */
+create function private.administered_identity(p_identity_id uuid) returns public.sender_identities
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_row public.sender_identities;
+begin
+    select * into v_row from public.sender_identities where id = p_identity_id;
+    if not found or not private.has_role_on_workspace(v_row.workspace_id, 'admin') then
+        raise exception 'sender identity not found' using errcode = 'PT404';
+    end if;
+    return v_row;
+end
+$$;
+
 /** Adds a from address to a mail connection (admins); the first one becomes its default. */
 create function private.add_sender_identity(
     p_connection_id uuid, p_email text, p_name text default null, p_verified boolean default false,
@@ -1000,12 +1026,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_row public.sender_identities;
+    v_row public.sender_identities := private.administered_identity(p_identity_id);
 begin
-    select * into v_row from public.sender_identities where id = p_identity_id;
-    if not found or not private.has_role_on_workspace(v_row.workspace_id, 'admin') then
-        raise exception 'sender identity not found' using errcode = 'PT404';
-    end if;
     perform private.assert_change_keys(p_changes, array['name', 'verified', 'is_default']);
     if (p_changes ->> 'is_default')::boolean then
         update public.sender_identities set is_default = false
@@ -1032,12 +1054,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_row public.sender_identities;
+    v_row public.sender_identities := private.administered_identity(p_identity_id);
 begin
-    select * into v_row from public.sender_identities where id = p_identity_id;
-    if not found or not private.has_role_on_workspace(v_row.workspace_id, 'admin') then
-        raise exception 'sender identity not found' using errcode = 'PT404';
-    end if;
     delete from public.sender_identities where id = p_identity_id;
     perform private.audit(v_row.workspace_id, 'identity.deleted', 'sender_identity', v_row.id::text,
                           jsonb_build_object('email', v_row.email));

@@ -404,6 +404,27 @@ begin
 end
 $$;
 
+/** A grant of an agent the signed-in user may manage (private.managed_agent), or 'permission not found' (PT404). */
+create function private.managed_grant(p_permission_id uuid) returns public.agent_permissions
+language plpgsql stable
+set search_path = ''
+as $$
+declare
+    v_grant public.agent_permissions;
+begin
+    select * into v_grant from public.agent_permissions where id = p_permission_id;
+    if found then
+        begin
+            perform private.managed_agent(v_grant.agent_id);
+            return v_grant;
+        exception when sqlstate 'PT404' then
+            null;
+        end;
+    end if;
+    raise exception 'permission not found' using errcode = 'PT404';
+end
+$$;
+
 /** Checks a grant's limits before they are stored. */
 create function private.validate_limits(p_daily_send_limit integer, p_monthly_send_limit integer, p_max_recipients integer)
 returns void
@@ -551,18 +572,10 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_grant public.agent_permissions;
+    v_grant public.agent_permissions := private.managed_grant(p_permission_id);
     v_agent public.agents;
 begin
-    select * into v_grant from public.agent_permissions where id = p_permission_id;
-    if not found then
-        raise exception 'permission not found' using errcode = 'PT404';
-    end if;
-    begin
-        v_agent := private.managed_agent(v_grant.agent_id);
-    exception when sqlstate 'PT404' then
-        raise exception 'permission not found' using errcode = 'PT404';
-    end;
+    select * into v_agent from public.agents where id = v_grant.agent_id;
     perform private.assert_change_keys(p_changes, array['scopes', 'daily_send_limit', 'monthly_send_limit',
         'max_recipients_per_message', 'allowed_recipients', 'blocked_recipients', 'expires_at', 'is_active']);
 
@@ -608,17 +621,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_grant public.agent_permissions;
+    v_grant public.agent_permissions := private.managed_grant(p_permission_id);
 begin
-    select * into v_grant from public.agent_permissions where id = p_permission_id;
-    if not found then
-        raise exception 'permission not found' using errcode = 'PT404';
-    end if;
-    begin
-        perform private.managed_agent(v_grant.agent_id);
-    exception when sqlstate 'PT404' then
-        raise exception 'permission not found' using errcode = 'PT404';
-    end;
     update public.agent_permissions
     set is_active = false, revoked_at = coalesce(revoked_at, now())
     where id = p_permission_id

@@ -253,30 +253,6 @@ isOneToOne: false
                   }
                   Relationships: [
                     {
-      foreignKeyName: "operations_agent_id_fkey"
-      columns: ["agent_id"]
-isOneToOne: false
-      referencedRelation: "agents"
-      referencedColumns: ["id"]
-    },{
-      foreignKeyName: "operations_connection_id_fkey"
-      columns: ["connection_id"]
-isOneToOne: false
-      referencedRelation: "connections"
-      referencedColumns: ["id"]
-    },{
-      foreignKeyName: "operations_member_permission_id_fkey"
-      columns: ["member_permission_id"]
-isOneToOne: false
-      referencedRelation: "member_permissions"
-      referencedColumns: ["id"]
-    },{
-      foreignKeyName: "operations_permission_id_fkey"
-      columns: ["permission_id"]
-isOneToOne: false
-      referencedRelation: "agent_permissions"
-      referencedColumns: ["id"]
-    },{
       foreignKeyName: "operations_workspace_id_fkey"
       columns: ["workspace_id"]
 isOneToOne: false

@@ -157,7 +157,7 @@ export async function withDeadline<T>(
 }
 
 /**
- * The statement that opens every step, as PostgREST opens every request: role,
+ * What opens every step, as PostgREST opens every request: begin, then role,
  * statement_timeout and (for a user) the claims, for this transaction only. The claims
  * are a bind parameter, as every value is: statement text, which the server may log,
  * never holds one.

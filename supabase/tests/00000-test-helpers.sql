@@ -10,6 +10,7 @@
  *   tests.clear_authentication()                   role anon + {"role":"anon"}
  *   tests.reset_authentication()                   back to the session user (postgres), no claims
  *   tests.rls_enabled(schema)                      pgTAP test: every table in schema has RLS on
+ *   tests.try_sql(sql)                             'ok', or 'SQLSTATE: message' of the error it raised
  *
  * Fixtures:
  *   tests.seed_world()   users user_a and user_b, each with a personal workspace holding an
@@ -186,6 +187,20 @@ as $$
         coalesce((select c.relrowsecurity from pg_catalog.pg_class c
                   where c.relnamespace = testing_schema::regnamespace and c.relname = testing_table), false),
         format('table %s.%s has row level security enabled', testing_schema, testing_table))
+$$;
+
+-- ---- Statements that may fail -----------------------------------------------------
+
+/** 'ok', or 'SQLSTATE: message' of the error the statement raised (effects of a success stay). */
+create function tests.try_sql(p_sql text) returns text
+language plpgsql
+as $$
+begin
+    execute p_sql;
+    return 'ok';
+exception when others then
+    return sqlstate || ': ' || sqlerrm;
+end
 $$;
 
 -- ---- Memory ---------------------------------------------------------------------

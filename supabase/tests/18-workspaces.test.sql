@@ -19,18 +19,6 @@ select plan(85);
 
 select from tests.seed_team();
 
-/** 'ok', or 'SQLSTATE: message' of the error the statement raised (effects of a success stay). */
-create function tests.m18_try(p_sql text) returns text
-language plpgsql
-as $$
-begin
-    execute p_sql;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end
-$$;
-grant execute on function tests.m18_try(text) to authenticated;
 
 -- =============================================================================================
 -- Personal workspaces
@@ -58,12 +46,12 @@ select throws_ok(format($$ insert into public.workspaces (name, personal, primar
     '23505', null, 'a second personal workspace for the same user is refused (23505)');
 select tests.authenticate_as('ws_new');
 select is((select count(*)::int from public.workspaces), 1, 'the new user sees exactly their personal workspace');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'friend@example.test')$$,
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'friend@example.test')$$,
                                     (select id from public.workspaces where personal))), '^22023: ',
     'inviting into a personal workspace is refused (22023)');
-select matches(tests.m18_try(format($$select public.leave_workspace(%L)$$, (select id from public.workspaces where personal))), '^22023: ',
+select matches(tests.try_sql(format($$select public.leave_workspace(%L)$$, (select id from public.workspaces where personal))), '^22023: ',
     'leaving one''s personal workspace is refused (22023)');
-select matches(tests.m18_try(format($$select public.delete_workspace(%L)$$, (select id from public.workspaces where personal))), '^22023: ',
+select matches(tests.try_sql(format($$select public.delete_workspace(%L)$$, (select id from public.workspaces where personal))), '^22023: ',
     'deleting one''s personal workspace through the RPC is refused (22023)');
 
 -- =============================================================================================
@@ -74,8 +62,8 @@ select results_eq($$ select tests.recall('team') ->> 'name', (tests.recall('team
     $$ values ('Rocket Co'::text, false, 'owner'::text) $$, 'create_workspace: a team named as given (trimmed), the caller its owner');
 select results_eq(format('select user_id, role from public.workspace_members where workspace_id = %L', tests.recall('team') ->> 'id'),
     format($$ values (%L::uuid, 'owner'::text) $$, tests.get_supabase_uid('ws_new')), '... with the caller as its one member, the owner');
-select matches(tests.m18_try($$select public.create_workspace('   ')$$), '^22023: ', 'a blank team name is refused (22023)');
-select matches(tests.m18_try(format($$select public.create_workspace(%L)$$, repeat('x', 101))), '^22023: ', 'a 101-character name is refused (22023)');
+select matches(tests.try_sql($$select public.create_workspace('   ')$$), '^22023: ', 'a blank team name is refused (22023)');
+select matches(tests.try_sql(format($$select public.create_workspace(%L)$$, repeat('x', 101))), '^22023: ', 'a 101-character name is refused (22023)');
 select tests.clear_authentication();
 select throws_ok($$ select public.create_workspace('Anon team') $$, '42501', null, 'anon cannot create a workspace');
 
@@ -86,23 +74,23 @@ select tests.create_supabase_user(u, u || '@example.test') from unnest(array['ws
 select tests.create_supabase_user('ws_mixed', 'mixed.case@example.test');
 
 select tests.authenticate_as('team_sender');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test')$$, tests.world('t_workspace'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test')$$, tests.world('t_workspace'))), '^42501: ',
     'a member cannot invite (42501)');
 select tests.authenticate_as('other_admin');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test')$$, tests.world('t_workspace'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test')$$, tests.world('t_workspace'))), '^PT404: ',
     'another workspace''s admin cannot invite into Acme (PT404)');
 select tests.authenticate_as('team_admin');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', %L)$$, tests.world('t_workspace'), r)), '^22023: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', %L)$$, tests.world('t_workspace'), r)), '^22023: ',
                format('an invitation with role %s is refused (22023)', coalesce(r, 'null')))
 from unnest(array['owner', 'superadmin', null]) r;
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', 'member', %s)$$, tests.world('t_workspace'), e)), '^22023: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', 'member', %s)$$, tests.world('t_workspace'), e)), '^22023: ',
                'an invitation expiring ' || what || ' is refused (22023)')
 from (values ('in the past', 'now() - interval ''1 minute'''), ('now', 'now()'), ('in 31 days', 'now() + interval ''31 days''')) as v (what, e);
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'not an address')$$, tests.world('t_workspace'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'not an address')$$, tests.world('t_workspace'))), '^22023: ',
     'an invitation to something that is not an e-mail address is refused (22023)');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'TEAM_SENDER@example.test')$$, tests.world('t_workspace'))), '^PT409: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'TEAM_SENDER@example.test')$$, tests.world('t_workspace'))), '^PT409: ',
     'inviting someone already in the workspace (any case) is a conflict (PT409)');
-select matches(tests.m18_try(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', 'admin')$$, tests.world('t_workspace'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.invite_workspace_member(%L, 'ws_guest@example.test', 'admin')$$, tests.world('t_workspace'))), '^42501: ',
     'an admin cannot invite an admin: only the owner makes admins (42501)');
 select tests.authenticate_as('team_owner');
 select tests.remember('inv1', public.invite_workspace_member(tests.world('t_workspace')::uuid, 'ws_guest@example.test', 'admin', now() + interval '30 days' - interval '1 minute'));
@@ -120,14 +108,14 @@ select results_eq(format($$ select id::text, status, role from public.workspace_
 -- ---- Accepting ----
 select tests.authenticate_as('ws_guest');
 select is((select count(*)::int from public.workspace_invitations), 1, 'the invitee sees the one pending invitation addressed to them');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv1') ->> 'token')), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv1') ->> 'token')), '^PT404: invitation not found$',
     'the replaced (revoked) invitation''s token is refused as not found');
 select tests.authenticate_as('ws_other');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: invitation not found$',
     'someone else signed in with another address cannot accept the guest''s token (not found, no workspace named)');
-select matches(tests.m18_try(format($$select public.decline_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.decline_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: invitation not found$',
     '... nor decline it');
-select matches(tests.m18_try($$select public.accept_workspace_invitation('swb_invite_not-a-real-token')$$), '^PT404: invitation not found$',
+select matches(tests.try_sql($$select public.accept_workspace_invitation('swb_invite_not-a-real-token')$$), '^PT404: invitation not found$',
     'an unknown token is refused as not found');
 select tests.clear_authentication();
 select throws_ok(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token'), '42501', null,
@@ -140,13 +128,13 @@ select tests.reset_authentication();
 select results_eq(format($$ select status, responded_at is not null from public.workspace_invitations where id = %L $$, tests.recall('inv2') ->> 'id'),
     $$ values ('accepted'::text, true) $$, '... the invitation is accepted');
 select tests.authenticate_as('ws_guest');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: ',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv2') ->> 'token')), '^PT404: ',
     'an accepted token cannot be used again (PT404)');
 
 select tests.authenticate_as('team_admin');
 select tests.remember('inv_mixed', public.invite_workspace_member(tests.world('t_workspace')::uuid, 'Mixed.Case@EXAMPLE.test'));
 select tests.authenticate_as('ws_mixed');
-select is(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_mixed') ->> 'token')), 'ok',
+select is(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_mixed') ->> 'token')), 'ok',
     'an invitation to Mixed.Case@EXAMPLE.test is accepted by the user signed in as mixed.case@example.test');
 
 -- ---- An address nobody has confirmed ----
@@ -156,7 +144,7 @@ select tests.reset_authentication();
 select tests.create_supabase_user('ws_unconfirmed', 'unconfirmed@example.test');
 update auth.users set email_confirmed_at = null where id = tests.get_supabase_uid('ws_unconfirmed');
 select tests.authenticate_as('ws_unconfirmed');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_unconfirmed') ->> 'token')), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_unconfirmed') ->> 'token')), '^PT404: invitation not found$',
     'a user who signed up with the invited address but never confirmed it cannot accept (not found)');
 
 -- ---- Expired, revoked, declined ----
@@ -165,25 +153,25 @@ select tests.remember('inv_exp', public.invite_workspace_member(tests.world('t_w
 select tests.reset_authentication();
 update public.workspace_invitations set expires_at = now() - interval '1 second' where id = (tests.recall('inv_exp') ->> 'id')::uuid;
 select tests.authenticate_as('ws_other');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_exp') ->> 'token')), '^22023: .*expired',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_exp') ->> 'token')), '^22023: .*expired',
     'an expired invitation is refused (22023, "expired")');
-select doesnt_match(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_exp') ->> 'token')), 'Acme',
+select doesnt_match(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_exp') ->> 'token')), 'Acme',
     '... without naming the workspace');
 select tests.authenticate_as('team_admin');
 select tests.remember('inv_rev', public.invite_workspace_member(tests.world('t_workspace')::uuid, 'ws_other@example.test'));
 select public.revoke_workspace_invitation((tests.recall('inv_rev') ->> 'id')::uuid);
-select matches(tests.m18_try(format($$select public.revoke_workspace_invitation(%L)$$, tests.recall('inv_rev') ->> 'id')), '^PT409: ',
+select matches(tests.try_sql(format($$select public.revoke_workspace_invitation(%L)$$, tests.recall('inv_rev') ->> 'id')), '^PT409: ',
     'revoking an invitation twice is a conflict (PT409)');
 select tests.authenticate_as('ws_other');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_rev') ->> 'token')), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.recall('inv_rev') ->> 'token')), '^PT404: invitation not found$',
     'a revoked invitation is refused as not found');
 select tests.authenticate_as('team_sender');
-select matches(tests.m18_try(format($$select public.revoke_workspace_invitation(%L)$$, tests.recall('inv_mixed') ->> 'id')), '^PT404: ',
+select matches(tests.try_sql(format($$select public.revoke_workspace_invitation(%L)$$, tests.recall('inv_mixed') ->> 'id')), '^PT404: ',
     'a member cannot revoke invitations (PT404: they do not see them)');
 
 select tests.authenticate_as('team_invitee');
 select is((public.decline_workspace_invitation(tests.world('t_invitation_token')) ->> 'status'), 'declined', 'team_invitee declines their invitation');
-select matches(tests.m18_try(format($$select public.accept_workspace_invitation(%L)$$, tests.world('t_invitation_token'))), '^PT404: invitation not found$',
+select matches(tests.try_sql(format($$select public.accept_workspace_invitation(%L)$$, tests.world('t_invitation_token'))), '^PT404: invitation not found$',
     '... and can no longer accept it (not found)');
 select is((select count(*)::int from public.workspaces where id = tests.world('t_workspace')::uuid), 0, '... and does not see Acme');
 
@@ -191,24 +179,24 @@ select is((select count(*)::int from public.workspaces where id = tests.world('t
 -- Leave, remove, change role
 -- =============================================================================================
 select tests.authenticate_as('team_owner');
-select matches(tests.m18_try(format($$select public.leave_workspace(%L)$$, tests.world('t_workspace'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.leave_workspace(%L)$$, tests.world('t_workspace'))), '^22023: ',
     'the owner cannot leave (22023: transfer ownership first)');
 select public.change_workspace_member_role(tests.world('t_workspace')::uuid, tests.world('t_nobody')::uuid, 'admin');
 select results_eq(format($$ select role from public.workspace_members where workspace_id = %L and user_id = %L $$, tests.world('t_workspace'), tests.world('t_nobody')),
     $$ values ('admin'::text) $$, 'the owner makes team_nobody an admin');
 select tests.authenticate_as('team_admin');
-select matches(tests.m18_try(format($$select public.change_workspace_member_role(%L, %L, 'admin')$$, tests.world('t_workspace'), tests.world('t_viewer'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.change_workspace_member_role(%L, %L, 'admin')$$, tests.world('t_workspace'), tests.world('t_viewer'))), '^42501: ',
     'an admin cannot change roles (42501)');
-select matches(tests.m18_try(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_nobody'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_nobody'))), '^42501: ',
     'an admin cannot remove another admin (42501)');
-select matches(tests.m18_try(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^42501: ',
     'an admin cannot remove the owner (42501)');
-select matches(tests.m18_try(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_admin'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_admin'))), '^22023: ',
     'an admin cannot remove themselves (22023: use leave_workspace)');
-select matches(tests.m18_try(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('o_admin'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('o_admin'))), '^PT404: ',
     'removing someone who is not a member is not found (PT404)');
 select tests.authenticate_as('team_viewer');
-select matches(tests.m18_try(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_sender'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.remove_workspace_member(%L, %L)$$, tests.world('t_workspace'), tests.world('t_sender'))), '^42501: ',
     'a member cannot remove another member (42501)');
 
 -- The admin removes team_sender: what they held goes with them.
@@ -238,11 +226,11 @@ select results_eq(format($$ select (select count(*)::int from public.workspace_m
 select tests.authenticate_as('team_owner');
 select is(public.remove_workspace_member(tests.world('t_workspace')::uuid, tests.world('t_nobody')::uuid) -> 'removed', 'true'::jsonb,
     'the owner removes an admin (team_nobody)');
-select matches(tests.m18_try(format($$select public.change_workspace_member_role(%L, %L, 'owner')$$, tests.world('t_workspace'), tests.world('t_admin'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.change_workspace_member_role(%L, %L, 'owner')$$, tests.world('t_workspace'), tests.world('t_admin'))), '^22023: ',
     'change_workspace_member_role cannot make an owner (22023: ownership is transferred)');
-select matches(tests.m18_try(format($$select public.change_workspace_member_role(%L, %L, 'member')$$, tests.world('t_workspace'), tests.world('t_owner'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.change_workspace_member_role(%L, %L, 'member')$$, tests.world('t_workspace'), tests.world('t_owner'))), '^22023: ',
     'the owner''s own role does not change by change_workspace_member_role (22023)');
-select matches(tests.m18_try(format($$select public.change_workspace_member_role(%L, %L, 'admin')$$, tests.world('t_workspace'), tests.world('t_removed'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.change_workspace_member_role(%L, %L, 'admin')$$, tests.world('t_workspace'), tests.world('t_removed'))), '^PT404: ',
     'changing the role of someone not in the workspace is not found (PT404)');
 
 -- =============================================================================================
@@ -251,12 +239,12 @@ select matches(tests.m18_try(format($$select public.change_workspace_member_role
 select tests.authenticate_as('team_admin');
 select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.get_supabase_uid('ws_guest'), p_can_send => true, p_scopes => '{sms}');
 select tests.authenticate_as('team_admin');
-select matches(tests.m18_try(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_admin'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_admin'))), '^42501: ',
     'an admin cannot take ownership (42501)');
 select tests.authenticate_as('team_owner');
-select matches(tests.m18_try(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('o_admin'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('o_admin'))), '^PT404: ',
     'ownership cannot go to someone outside the workspace (PT404)');
-select matches(tests.m18_try(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^22023: ',
+select matches(tests.try_sql(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^22023: ',
     'the owner cannot transfer to themselves (22023)');
 select is(public.transfer_workspace_ownership(tests.world('t_workspace')::uuid, tests.get_supabase_uid('ws_guest')) ->> 'owner',
     tests.get_supabase_uid('ws_guest')::text, 'the owner transfers Acme to a member (ws_guest)');
@@ -272,9 +260,9 @@ select is((select count(*)::int from public.member_permissions where workspace_i
 select throws_ok(format($$ update public.workspace_members set role = 'owner' where workspace_id = %L and user_id = %L $$, tests.world('t_workspace'), tests.world('t_admin')),
     '23505', null, 'a second owner is refused even to the table owner (23505)');
 select tests.authenticate_as('team_owner');
-select matches(tests.m18_try(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.transfer_workspace_ownership(%L, %L)$$, tests.world('t_workspace'), tests.world('t_owner'))), '^42501: ',
     'the old owner can no longer transfer (42501)');
-select matches(tests.m18_try(format($$select public.delete_workspace(%L)$$, tests.world('t_workspace'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.delete_workspace(%L)$$, tests.world('t_workspace'))), '^42501: ',
     '... nor delete the workspace (42501)');
 select is(public.leave_workspace(tests.world('t_workspace')::uuid) -> 'left', 'true'::jsonb, '... but may now leave it');
 
@@ -287,7 +275,7 @@ select tests.remember('acme_secrets', to_jsonb(array(select secret_id from publi
 select is(jsonb_array_length(tests.recall('acme_secrets')), 3, 'Acme has 3 connections with Vault secrets');
 select tests.remember('acme_audit', to_jsonb((select count(*) from public.audit_events where workspace_id = tests.world('t_workspace')::uuid)));
 select tests.authenticate_as('team_admin');
-select matches(tests.m18_try(format($$select public.delete_workspace(%L)$$, tests.world('t_workspace'))), '^42501: ',
+select matches(tests.try_sql(format($$select public.delete_workspace(%L)$$, tests.world('t_workspace'))), '^42501: ',
     'an admin cannot delete the workspace (42501)');
 select tests.authenticate_as('ws_guest');
 select is(public.delete_workspace(tests.world('t_workspace')::uuid) -> 'deleted', 'true'::jsonb, 'the owner deletes Acme');
@@ -321,7 +309,7 @@ select throws_ok(format($$ delete from auth.users where id = %L $$, tests.get_su
 select is((select count(*)::int from public.workspaces where primary_owner_user_id = tests.get_supabase_uid('ws_new')), 2,
     '... and both their workspaces are still there');
 select tests.authenticate_as('other_admin');
-select is(tests.m18_try(format($$select public.delete_workspace(%L)$$, tests.world('o_workspace'))), 'ok',
+select is(tests.try_sql(format($$select public.delete_workspace(%L)$$, tests.world('o_workspace'))), 'ok',
     'once other_admin deletes their team (Globex) ...');
 select tests.reset_authentication();
 delete from auth.users where id = tests.world('o_admin')::uuid;

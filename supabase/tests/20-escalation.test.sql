@@ -23,18 +23,6 @@ select plan(105);
 
 select from tests.seed_team();
 
-/** 'ok', or 'SQLSTATE: message' of the error the statement raised (effects of a success stay). */
-create function tests.m20_try(p_sql text) returns text
-language plpgsql
-as $$
-begin
-    execute p_sql;
-    return 'ok';
-exception when others then
-    return sqlstate || ': ' || sqlerrm;
-end
-$$;
-grant execute on function tests.m20_try(text) to anon, authenticated, service_role;
 
 -- Hashes of the fixture's agent keys (authenticated/service_role cannot call private.sha256_hex).
 select tests.remember('h_key', to_jsonb(encode(extensions.digest(tests.world('t_key'), 'sha256'), 'hex')));
@@ -47,7 +35,7 @@ select tests.remember('h_removed_key', to_jsonb(encode(extensions.digest(tests.w
 select tests.authenticate_as('team_sender');
 select tests.remember('agent2', public.create_agent('Greedy agent', p_workspace_id => tests.world('t_workspace')::uuid) -> 'id');
 
-select matches(tests.m20_try(format(q, tests.world('agent2'), tests.world('t_clicksend'))), '^42501: .*' || pat,
+select matches(tests.try_sql(format(q, tests.world('agent2'), tests.world('t_clicksend'))), '^42501: .*' || pat,
                'team_sender grants their agent ' || what || ' → 42501 naming it')
 from (values
     ('a scope they do not hold (mms)',
@@ -62,12 +50,12 @@ from (values
         $$select public.grant_agent_permission(%L, %L, '{sms}', p_daily_send_limit => 1)$$, 'monthly limit of none')
 ) as v (what, q, pat);
 
-select is(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{sms}', p_daily_send_limit => 5, p_monthly_send_limit => 20)$$,
+select is(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{sms}', p_daily_send_limit => 5, p_monthly_send_limit => 20)$$,
                                tests.world('agent2'), tests.world('t_clicksend'))), 'ok',
     'team_sender grants their agent exactly what they hold (sms, 5/day, 20/month): allowed (the refusals are not blanket)');
 
 -- Raising the existing grant past the member through update_agent_permission.
-select matches(tests.m20_try(format($$select public.update_agent_permission(%L, %L)$$, tests.world('t_grant'), c)), '^42501: ',
+select matches(tests.try_sql(format($$select public.update_agent_permission(%L, %L)$$, tests.world('t_grant'), c)), '^42501: ',
                'team_sender updates their agent''s grant to ' || what || ' → 42501')
 from (values
     ('daily 6 (above their 5)', '{"daily_send_limit": 6}'),
@@ -84,11 +72,11 @@ select tests.authenticate_as('team_admin');
 select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.world('t_sender')::uuid, p_can_view => true, p_can_send => true,
     p_scopes => '{sms,balance}', p_daily_send_limit => 5, p_monthly_send_limit => 20, p_expires_at => now() + interval '1 day');
 select tests.authenticate_as('team_sender');
-select matches(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{balance}', p_daily_send_limit => 1, p_monthly_send_limit => 1, p_expires_at => %s)$$,
+select matches(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{balance}', p_daily_send_limit => 1, p_monthly_send_limit => 1, p_expires_at => %s)$$,
                                     tests.world('agent2'), tests.world('t_clicksend'), e)), '^42501: .*access until',
                'with their permission ending in 1 day, team_sender grants ' || what || ' → 42501')
 from (values ('access with no expiry', 'null'), ('access for 2 days', 'now() + interval ''2 days''')) as v (what, e);
-select is(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{balance}', p_daily_send_limit => 1, p_monthly_send_limit => 1, p_expires_at => now() + interval '12 hours')$$,
+select is(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{balance}', p_daily_send_limit => 1, p_monthly_send_limit => 1, p_expires_at => now() + interval '12 hours')$$,
                                tests.world('agent2'), tests.world('t_clicksend'))), 'ok',
     '... but access for 12 hours (before theirs ends) is allowed');
 
@@ -98,25 +86,25 @@ select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.worl
     p_scopes => '{sms,balance}');
 select tests.authenticate_as('team_viewer');
 select tests.remember('viewer_agent', public.create_agent('Viewer agent', p_workspace_id => tests.world('t_workspace')::uuid) -> 'id');
-select matches(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{sms}')$$, tests.world('viewer_agent'), tests.world('t_clicksend'))),
+select matches(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{sms}')$$, tests.world('viewer_agent'), tests.world('t_clicksend'))),
     '^42501: .*can_send', 'team_viewer (sms in scope, no can_send) grants their agent sms → 42501 (sending needs can_send)');
-select is(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{balance}')$$, tests.world('viewer_agent'), tests.world('t_clicksend'))),
+select is(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{balance}')$$, tests.world('viewer_agent'), tests.world('t_clicksend'))),
     'ok', '... while a read-only scope (balance) is allowed');
-select matches(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{email}')$$, tests.world('viewer_agent'), tests.world('t_smtp'))),
+select matches(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{email}')$$, tests.world('viewer_agent'), tests.world('t_smtp'))),
     '^PT404: ', 'team_viewer grants their agent a connection they cannot see (Acme SMTP) → PT404');
 
 -- team_nobody (no permission at all) grants their agent anything → refused.
 select tests.authenticate_as('team_nobody');
 select tests.remember('nobody_agent', public.create_agent('Nobody agent', p_workspace_id => tests.world('t_workspace')::uuid) -> 'id');
-select matches(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{balance}')$$, tests.world('nobody_agent'), tests.world('t_clicksend'))),
+select matches(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{balance}')$$, tests.world('nobody_agent'), tests.world('t_clicksend'))),
     '^PT404: ', 'team_nobody grants their agent Acme ClickSend (which they cannot see) → PT404');
 
 -- An admin granting a member's agent is held to the member, too.
 select tests.authenticate_as('team_admin');
-select matches(tests.m20_try(format($$select public.grant_agent_permission(%L, %L, '{sms,mms,balance,history}', p_daily_send_limit => 100)$$,
+select matches(tests.try_sql(format($$select public.grant_agent_permission(%L, %L, '{sms,mms,balance,history}', p_daily_send_limit => 100)$$,
                                     tests.world('t_agent'), tests.world('t_clicksend'))),
     '^42501: ', 'team_admin granting team_sender''s agent more than team_sender holds → 42501');
-select matches(tests.m20_try(format($$select public.update_agent_permission(%L, '{"daily_send_limit": null, "monthly_send_limit": null}')$$, tests.world('t_grant'))),
+select matches(tests.try_sql(format($$select public.update_agent_permission(%L, '{"daily_send_limit": null, "monthly_send_limit": null}')$$, tests.world('t_grant'))),
     '^42501: ', 'team_admin lifting the limits of team_sender''s agent beyond team_sender''s → 42501');
 
 -- =============================================================================================
@@ -124,7 +112,7 @@ select matches(tests.m20_try(format($$select public.update_agent_permission(%L, 
 -- =============================================================================================
 select tests.authenticate_as('other_admin');
 select tests.remember('o_agent', public.create_agent('Globex agent', p_workspace_id => tests.world('o_workspace')::uuid) -> 'id');
-select matches(tests.m20_try(format(q, variadic args)), '^' || code || ': ', 'other_admin: ' || what || ' → ' || code)
+select matches(tests.try_sql(format(q, variadic args)), '^' || code || ': ', 'other_admin: ' || what || ' → ' || code)
 from (values
     ('renames Acme ClickSend', 'PT404', $$select public.update_connection(%L, '{"name":"pwned"}')$$, array[tests.world('t_clicksend')]),
     ('widens Acme ClickSend''s scopes', 'PT404', $$select public.update_connection(%L, '{"scopes":["sms","mms","balance","history"]}')$$, array[tests.world('t_clicksend')]),
@@ -149,7 +137,7 @@ from (values
 select tests.reset_authentication();
 select tests.remember('t_key_id', to_jsonb((select id from public.agent_keys where agent_id = tests.world('t_agent')::uuid)));
 select tests.authenticate_as('other_admin');
-select matches(tests.m20_try(format($$select public.revoke_agent_key(%L)$$, tests.world('t_key_id'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.revoke_agent_key(%L)$$, tests.world('t_key_id'))), '^PT404: ',
     'other_admin: revokes Acme''s agent key → PT404');
 select is((select count(*)::int from public.audit_events where workspace_id = tests.world('t_workspace')::uuid), 0,
     'other_admin: reads none of Acme''s audit trail');
@@ -178,7 +166,7 @@ select results_eq(format($$ select (select name || '/' || status || '/' || array
 -- 3. A member with can_send but not can_configure
 -- =============================================================================================
 select tests.authenticate_as('team_sender');
-select matches(tests.m20_try(format(q, tests.world('t_clicksend'))), '^42501: ', 'team_sender (can_send, no can_configure): ' || what || ' → 42501')
+select matches(tests.try_sql(format(q, tests.world('t_clicksend'))), '^42501: ', 'team_sender (can_send, no can_configure): ' || what || ' → 42501')
 from (values
     ('renames Acme ClickSend', $$select public.update_connection(%L, '{"name":"Mine now"}')$$),
     ('changes its config (base_url)', $$select public.update_connection(%L, '{"config":{"base_url":"https://evil.example.com"}}')$$),
@@ -197,11 +185,11 @@ select tests.authenticate_as('team_admin');
 select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.world('t_nobody')::uuid, p_can_view => true, p_can_send => false,
     p_can_configure => true, p_scopes => '{balance}');
 select tests.authenticate_as('team_nobody');
-select is(tests.m20_try(format($$select public.update_connection(%L, '{"name":"Acme SMS"}')$$, tests.world('t_clicksend'))), 'ok',
+select is(tests.try_sql(format($$select public.update_connection(%L, '{"name":"Acme SMS"}')$$, tests.world('t_clicksend'))), 'ok',
     'team_nobody with can_configure renames Acme ClickSend: allowed');
-select is(tests.m20_try(format($$select public.update_connection(%L, '{"config":{"sender_id":"AcmeSMS"}}')$$, tests.world('t_clicksend'))), 'ok',
+select is(tests.try_sql(format($$select public.update_connection(%L, '{"config":{"sender_id":"AcmeSMS"}}')$$, tests.world('t_clicksend'))), 'ok',
     'team_nobody with can_configure changes its config: allowed');
-select matches(tests.m20_try(format(q, tests.world('t_clicksend'))), '^42501: ', 'team_nobody with can_configure: ' || what || ' → 42501')
+select matches(tests.try_sql(format(q, tests.world('t_clicksend'))), '^42501: ', 'team_nobody with can_configure: ' || what || ' → 42501')
 from (values
     ('narrows its scopes', $$select public.update_connection(%L, '{"scopes":["balance"]}')$$),
     ('renames it and narrows its scopes in one change', $$select public.update_connection(%L, '{"name":"Sneaky","scopes":["sms"]}')$$),
@@ -212,13 +200,13 @@ from (values
 ) as v (what, q);
 -- Where the credentials are sent is not "configuration": pointing Acme SMTP at another
 -- server would hand it the SMTP password (AUTH) at the next send or test.
-select matches(tests.m20_try(format($$select public.update_connection(%L, '{"config":{"sender_id":"AcmeSMS","base_url":"https://clicksend.attacker.example/v3"}}')$$,
+select matches(tests.try_sql(format($$select public.update_connection(%L, '{"config":{"sender_id":"AcmeSMS","base_url":"https://clicksend.attacker.example/v3"}}')$$,
                                     tests.world('t_clicksend'))), '^42501: ',
     'team_nobody with can_configure cannot point Acme ClickSend''s base_url at their own server (the Basic auth header would go there) → 42501');
 select tests.authenticate_as('team_admin');
 select public.set_member_permission(tests.world('t_smtp')::uuid, tests.world('t_nobody')::uuid, p_can_view => true, p_can_configure => true, p_scopes => '{}');
 select tests.authenticate_as('team_nobody');
-select matches(tests.m20_try(format($$select public.update_connection(%L, '{"config": {"host": "smtp.attacker.example", "port": 465, "security": "tls", "from_email": "team@acme.test"}}')$$,
+select matches(tests.try_sql(format($$select public.update_connection(%L, '{"config": {"host": "smtp.attacker.example", "port": 465, "security": "tls", "from_email": "team@acme.test"}}')$$,
                                     tests.world('t_smtp'))), '^42501: ',
     'team_nobody with can_configure on Acme SMTP cannot point its host at their own server (it would receive the SMTP password) → 42501');
 select tests.reset_authentication();
@@ -236,7 +224,7 @@ select is((select count(*)::int from public.connection_webhooks), 0,
 select tests.authenticate_as('team_sender');
 select is((select count(*)::int from public.connection_webhooks), 0,
     'team_sender (can_send on Acme ClickSend) reads no webhook token');
-select is(tests.m20_try('select webhook_token from public.connections limit 1') like '42%', true,
+select is(tests.try_sql('select webhook_token from public.connections limit 1') like '42%', true,
     '... and the connections table has no webhook_token column to read it from');
 select tests.authenticate_as('team_admin');
 select is((select webhook_token from public.connection_webhooks where connection_id = tests.world('t_clicksend')::uuid), tests.world('t_webhook_token'),
@@ -251,7 +239,7 @@ select ok(private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => test
     'a removed member''s agent key: begin_tool_call refuses (agent_disabled / principal_not_member)');
 select is(private.begin_tool_call('clicksend_get_balance', p_agent_key_hash => tests.world('h_removed_key'), p_auth_mode => 'agent_key') -> 'ok',
     'false'::jsonb, '... for a read-only tool too');
-select ok(coalesce(tests.m20_try(format($$select private.list_tools_for_caller(p_agent_key_hash => %L)$$, tests.world('h_removed_key'))) <> 'ok'
+select ok(coalesce(tests.try_sql(format($$select private.list_tools_for_caller(p_agent_key_hash => %L)$$, tests.world('h_removed_key'))) <> 'ok'
               or private.list_tools_for_caller(p_agent_key_hash => tests.world('h_removed_key'))::jsonb = '[]'::jsonb, false),
     'a removed member''s agent key lists no tools (or is refused)');
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('t_removed')::uuid, p_connection_id => tests.world('t_clicksend')::uuid,
@@ -259,9 +247,9 @@ select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world
     'the removed member sending directly through Acme ClickSend → no_grant');
 
 select tests.authenticate_as('team_removed');
-select matches(tests.m20_try(format($$select public.issue_agent_key(%L)$$, tests.world('t_removed_agent'))), '^PT404: ',
+select matches(tests.try_sql(format($$select public.issue_agent_key(%L)$$, tests.world('t_removed_agent'))), '^PT404: ',
     'the removed member cannot mint a new key for their old Acme agent (PT404)');
-select from tests.m20_try(format($$update public.agents set is_active = true, name = 'Back again' where id = %L$$, tests.world('t_removed_agent')));
+select from tests.try_sql(format($$update public.agents set is_active = true, name = 'Back again' where id = %L$$, tests.world('t_removed_agent')));
 select tests.reset_authentication();
 select results_eq(format('select is_active, name from public.agents where id = %L', tests.world('t_removed_agent')),
     $$ values (false, 'Removed agent'::text) $$, 'the removed member cannot re-enable or rename their old Acme agent');

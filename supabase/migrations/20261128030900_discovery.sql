@@ -8,19 +8,6 @@
  * limits and what is left of them.
  */
 
--- ---- Section - Counters ----
-
-/** Messages used on one counter (0 when it has none yet): for reports; tool lists read all their counters in one query. */
-create function private.counter_used(p_subject_id uuid, p_period text, p_period_start date) returns integer
-language plpgsql stable
-set search_path = ''
-as $$
-begin
-    return (select coalesce((select u.used from public.usage_counters u
-                         where u.subject_id = p_subject_id and u.period = p_period and u.period_start = p_period_start), 0));
-end
-$$;
-
 -- ---- Section - Tool lists ----
 
 /**

@@ -11,6 +11,7 @@
  *   tests.reset_authentication()                   back to the session user (postgres), no claims
  *   tests.rls_enabled(schema)                      pgTAP test: every table in schema has RLS on
  *   tests.try_sql(sql)                             'ok', or 'SQLSTATE: message' of the error it raised
+ *   tests.counter_used(subject, period, start)     messages used on one usage counter (0 without one)
  *
  * Fixtures:
  *   tests.seed_world()   users user_a and user_b, each with a personal workspace holding an
@@ -201,6 +202,16 @@ begin
 exception when others then
     return sqlstate || ': ' || sqlerrm;
 end
+$$;
+
+/** Messages used on one usage counter (0 when it has none yet). */
+create function tests.counter_used(p_subject_id uuid, p_period text, p_period_start date) returns integer
+language sql stable
+security definer
+set search_path = ''
+as $$
+    select coalesce((select u.used from public.usage_counters u
+                     where u.subject_id = p_subject_id and u.period = p_period and u.period_start = p_period_start), 0)
 $$;
 
 -- ---- Memory ---------------------------------------------------------------------

@@ -41,10 +41,10 @@ language sql
 security definer
 set search_path = ''
 as $$
-    select array[private.counter_used(p_grant, 'day', (now() at time zone 'utc')::date),
-                 private.counter_used(p_grant, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date),
-                 private.counter_used(tests.world('t_sender_permission')::uuid, 'day', (now() at time zone 'utc')::date),
-                 private.counter_used(tests.world('t_sender_permission')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date)]
+    select array[tests.counter_used(p_grant, 'day', (now() at time zone 'utc')::date),
+                 tests.counter_used(p_grant, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date),
+                 tests.counter_used(tests.world('t_sender_permission')::uuid, 'day', (now() at time zone 'utc')::date),
+                 tests.counter_used(tests.world('t_sender_permission')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date)]
 $$;
 
 /** A new UTC day: today's day counters become yesterday's, older ones go (month counters carry on). */

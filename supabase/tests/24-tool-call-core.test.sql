@@ -296,8 +296,8 @@ select is((select quota_used from public.operations where id = tests.world('op2'
 -- =============================================================================================
 create function tests.m24_counters() returns integer[]
 language sql as $$
-    select array[private.counter_used(tests.world('t_grant')::uuid, 'day', (now() at time zone 'utc')::date), private.counter_used(tests.world('t_grant')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date),
-                 private.counter_used(tests.world('t_sender_permission')::uuid, 'day', (now() at time zone 'utc')::date), private.counter_used(tests.world('t_sender_permission')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date)] $$;
+    select array[tests.counter_used(tests.world('t_grant')::uuid, 'day', (now() at time zone 'utc')::date), tests.counter_used(tests.world('t_grant')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date),
+                 tests.counter_used(tests.world('t_sender_permission')::uuid, 'day', (now() at time zone 'utc')::date), tests.counter_used(tests.world('t_sender_permission')::uuid, 'month', date_trunc('month', (now() at time zone 'utc')::date)::date)] $$;
 select tests.remember('before', to_jsonb(tests.m24_counters()));
 select is(private.reserve_quota(tests.m24_right(tests.world('t_agent')::uuid, tests.world('t_clicksend')::uuid), 2, (now() at time zone 'utc')::date), null,
     'reserve_quota: 2 within every limit → reserved');
@@ -325,7 +325,7 @@ insert into public.usage_counters (subject_id, subject, period, period_start, wo
 values (tests.world('t_grant')::uuid, 'grant', 'day', (now() at time zone 'utc')::date - 1, tests.world('t_workspace')::uuid, tests.world('t_sender')::uuid, 7);
 select private.give_back_quota(o, 3) from public.operations o where o.id = tests.world('gb_op')::uuid;
 select is(tests.m24_counters(), '{0,0,0,0}'::integer[], 'give_back_quota: giving back 3 to counters at 1 stops at 0 (never negative)');
-select is(private.counter_used(tests.world('t_grant')::uuid, 'day', (now() at time zone 'utc')::date - 1), 7, '... and another day''s counter is untouched');
+select is(tests.counter_used(tests.world('t_grant')::uuid, 'day', (now() at time zone 'utc')::date - 1), 7, '... and another day''s counter is untouched');
 
 select * from finish();
 rollback;

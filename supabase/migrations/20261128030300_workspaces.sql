@@ -138,6 +138,16 @@ begin
 end
 $$;
 
+/** A user's personal workspace (definer code only: it answers about anyone). */
+create function private.personal_workspace_of(p_user_id uuid) returns uuid
+language plpgsql stable
+set search_path = ''
+as $$
+begin
+    return (select w.id from public.workspaces w where w.personal and w.primary_owner_user_id = p_user_id);
+end
+$$;
+
 /** The signed-in user's personal workspace (the default when a call names none). */
 create function private.personal_workspace_id() returns uuid
 language plpgsql stable
@@ -145,7 +155,7 @@ security definer
 set search_path = ''
 as $$
 begin
-    return (select w.id from public.workspaces w where w.personal and w.primary_owner_user_id = (select auth.uid()));
+    return private.personal_workspace_of(auth.uid());
 end
 $$;
 

@@ -199,8 +199,7 @@ begin
         -- Never reveal another member's agent: the same answer as a missing one.
         if v_agent_id is null or (v_key_id is null and v_agent_user <> p_ctx.user_id) then
             p_ctx.agent_id := null;
-            p_ctx.workspace_id := (select w.id from public.workspaces w
-                                   where w.personal and w.primary_owner_user_id = p_ctx.user_id);
+            p_ctx.workspace_id := private.personal_workspace_of(p_ctx.user_id);
             p_ctx.denial := private.deny(p_ctx, 'not_found', 'agent not found');
             return p_ctx;
         end if;
@@ -208,8 +207,7 @@ begin
         p_ctx.user_id := v_agent_user;
         p_ctx.workspace_id := v_agent_workspace;
     else
-        p_ctx.workspace_id := (select w.id from public.workspaces w
-                               where w.personal and w.primary_owner_user_id = p_ctx.user_id);
+        p_ctx.workspace_id := private.personal_workspace_of(p_ctx.user_id);
     end if;
 
     if v_key_id is not null then

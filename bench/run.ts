@@ -33,7 +33,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import postgres, { type Sql } from "postgres";
 import { REPO_ROOT } from "../packages/devstack/src/config.ts";
-import { resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
+import { functionsLoginUrl, resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
 import { configureJwt } from "../packages/devstack/src/jwt.ts";
 import { startStack, type StackHandle, type StackStatus } from "../packages/devstack/src/stack.ts";
 import { cpuMeter, type CpuReport } from "./lib/cpu.ts";
@@ -171,9 +171,10 @@ async function usedToday(ctx: Context, subjectId: string): Promise<{ used: numbe
 // ---------------------------------------------------------------------------
 
 function serviceConnection(dbUrl: string): Sql {
-  // How the functions connect directly (supabase/functions/_shared/db.ts, SUPABASE_DB_URL):
-  // as the login role, prepared statements; every step sets its role itself (below).
-  return postgres(dbUrl, {
+  // How the functions connect (supabase/functions/_shared/db.ts; the stack gives them
+  // SWITCHBOARD_DB_URL as their own login role, directly): switchboard_functions, whose
+  // sessions start as service_role, prepared statements.
+  return postgres(functionsLoginUrl(dbUrl), {
     max: 1,
     prepare: true,
     idle_timeout: 0,
@@ -182,47 +183,23 @@ function serviceConnection(dbUrl: string): Sql {
   });
 }
 
-/** db.ts's default statement deadline (SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS), set in every step. */
-const STEP_STATEMENT_TIMEOUT_MS = 5000;
-
 /**
- * One step exactly as the functions run it (supabase/functions/_shared/db.ts `pipeline`):
- * on a reserved connection, begin, the transaction-local role and statement_timeout, the
- * statement and commit, written without waiting in between (one round trip); resolves
- * with the statement's rows once committed.
+ * One service step exactly as the functions run it (supabase/functions/_shared/db.ts
+ * `step`): the login role starts as service_role with a statement_timeout within the
+ * deadline, so the statement goes alone, in its own implicit transaction (checked, so a
+ * misconfigured role fails the bench instead of measuring something else).
  */
+let serviceLoginChecked = false;
 async function serviceStep<T extends readonly postgres.MaybeRow[]>(
   sql: Sql,
-  build: (tx: postgres.ReservedSql) => postgres.PendingQuery<T>,
+  build: (tx: Sql) => postgres.PendingQuery<T>,
 ): Promise<T> {
-  const tx = await sql.reserve();
-  try {
-    // As db.ts: begin and the settings in one simple-protocol message, the statement, commit.
-    const opening = tx.unsafe(`begin; select set_config('role', 'service_role', true), set_config('statement_timeout', '${STEP_STATEMENT_TIMEOUT_MS}', true)`);
-    const statement = build(tx);
-    const queries = [opening, statement, tx`commit`] as postgres.PendingQuery<postgres.Row[]>[];
-    for (const q of queries) {
-      q.execute();
-      q.catch(() => {});
-    }
-    let rows: unknown;
-    let failure: unknown;
-    for (const [i, q] of queries.entries()) {
-      try {
-        const result = await q;
-        if (i === 1) rows = result;
-      } catch (error) {
-        failure ??= error;
-      }
-    }
-    if (failure) {
-      await tx`rollback`.catch(() => {});
-      throw failure;
-    }
-    return rows as T;
-  } finally {
-    tx.release();
+  if (!serviceLoginChecked) {
+    const [{ role, timeout }] = await sql`select current_user as role, current_setting('statement_timeout') as timeout`;
+    if (role !== "service_role" || timeout === "0") throw new Error(`the functions' login role runs as ${role} with statement_timeout ${timeout}`);
+    serviceLoginChecked = true;
   }
+  return await build(sql);
 }
 
 function smsSummary() {
@@ -533,6 +510,8 @@ async function benchEdgeBreakdown(ctx: Context) {
         ...process.env,
         DENO_NO_UPDATE_CHECK: "1",
         SUPABASE_DB_URL: ctx.dbUrl,
+        SWITCHBOARD_DB_URL: functionsLoginUrl(ctx.dbUrl),
+        SWITCHBOARD_DB_PREPARE: "true",
         SUPABASE_SERVICE_ROLE_KEY: ctx.status.SERVICE_ROLE_KEY,
         SWITCHBOARD_ALLOW_PRIVATE_NETWORKS: "true",
         SWITCHBOARD_ALLOW_CUSTOM_PROVIDER_HOSTS: "true",
@@ -1111,11 +1090,11 @@ async function benchStructure(ctx: Context) {
       ratio: null,
       overhead: null,
       budget: "≤ 2 round trips",
-      // Each step is one pipelined flight: begin with the role and statement_timeout (one
-      // simple-protocol message), the call, commit (supabase/functions/_shared/db.ts); a
-      // send is at most 8 statements in 2 round trips; more means more work per call.
-      met: per(sends.roundTrips) <= 2 && per(sends.statements) <= 8 && failures === 0,
-      notes: `${per(sends.statements)} statements per call (≤ 8: two steps of begin + settings, call, commit); ` +
+      // Each step is its statement alone (the functions' login role starts as service_role:
+      // supabase/functions/_shared/db.ts); a send is 2 statements in 2 round trips; more
+      // means more work per call.
+      met: per(sends.roundTrips) <= 2 && per(sends.statements) <= 2 && failures === 0,
+      notes: `${per(sends.statements)} statements per call (≤ 2: begin_tool_call, finish_tool_call); ` +
         `tool discovery: ${per(lists.roundTrips)} round trip(s), ${per(lists.statements)} statement(s) per listing.`,
     });
   } finally {

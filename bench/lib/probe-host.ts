@@ -1,12 +1,13 @@
 /**
  * A second, bench-only Deno functions host (the same functions-host.ts the stack
- * runs, same functions, same keys) whose SUPABASE_DB_URL points at the counting
+ * runs, same functions, same keys) whose database URL points at the counting
  * proxy. It serves only the structural round-trip check, so the timed measurements
  * against the stack's own host never pass through the proxy.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import type { DevstackConfig } from "../../packages/devstack/src/config.ts";
+import { functionsLoginUrl } from "../../packages/devstack/src/db.ts";
 import { createJwtIssuer } from "../../packages/devstack/src/jwt.ts";
 import { freePort, npmRegistry, type StackStatus } from "../../packages/devstack/src/stack.ts";
 
@@ -31,6 +32,9 @@ export async function startProbeHost(opts: { status: StackStatus; config: Devsta
     SWITCHBOARD_FUNCTIONS_DIR: config.functionsDirs.join(":"),
     SUPABASE_URL: status.API_URL,
     SUPABASE_DB_URL: opts.dbUrl,
+    // As the stack runs them: their own login role (which starts as service_role), prepared.
+    SWITCHBOARD_DB_URL: functionsLoginUrl(opts.dbUrl),
+    SWITCHBOARD_DB_PREPARE: "true",
     SUPABASE_ANON_KEY: status.ANON_KEY,
     SUPABASE_SERVICE_ROLE_KEY: status.SERVICE_ROLE_KEY,
     SUPABASE_JWKS: JSON.stringify(issuer.jwks),

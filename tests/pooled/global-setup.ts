@@ -67,7 +67,8 @@ export default async function setup(project: TestProject) {
         stateDir,
         functionsDirs: [join(REPO_ROOT, "supabase/functions"), join(REPO_ROOT, "tests/e2e/fixtures/functions")],
       },
-      functionsEnv: { SWITCHBOARD_DB_URL: functionsDbUrl, SUPABASE_DB_URL: "postgres://nobody@127.0.0.1:1/unreachable" },
+      // No prepared statements behind a transaction pooler (the stack's direct default prepares).
+      functionsEnv: { SWITCHBOARD_DB_URL: functionsDbUrl, SWITCHBOARD_DB_PREPARE: "false", SUPABASE_DB_URL: "postgres://nobody@127.0.0.1:1/unreachable" },
       functionsLog: join(stateDir, "functions.log"),
       log: (line) => console.error(`[devstack pooled] ${line}`),
     });

@@ -1,7 +1,10 @@
 /**
  * The functions' database helper (supabase/functions/_shared/db.ts) called directly,
  * through the lane's PgBouncer in transaction mode as switchboard_functions:
- *  - every statement runs as service_role or authenticated, never as the login role;
+ *  - every statement runs as service_role or authenticated, never as the tables' owner;
+ *    switchboard_functions starts its sessions as service_role, so a service step within
+ *    the role's statement_timeout is its statement alone (one implicit transaction), and
+ *    any other login role gets the wrapped step;
  *  - values survive the trip without prepared statements (porsager/postgres#1197: a
  *    retried prepared statement stored jsonb as a string and turned true into false);
  *  - nothing a step sets is left on the server connection for the next one;
@@ -13,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import net from "node:net";
 import postgres from "postgres";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from "vitest";
 
 type Db = typeof import("../../supabase/functions/_shared/db.ts");
 
@@ -53,14 +56,93 @@ describe("roles", () => {
     expect(user).toEqual({ role: "authenticated", login: "switchboard_functions", uid: claims.sub, jwt: claims, param: "x" });
   });
 
-  it("would run as the powerless login role without them: the pooler drops a role startup parameter", async () => {
-    const raw = postgres(ctx.functionsDbUrl, { max: 1, prepare: false, onnotice: () => {}, connection: { role: "service_role" } as Record<string, string> });
+  it("a dropped role startup parameter leaves the login role's own setting: service_role, never the owner", async () => {
+    const raw = postgres(ctx.functionsDbUrl, { max: 1, prepare: false, onnotice: () => {}, connection: { role: "authenticated" } as Record<string, string> });
     try {
-      const [{ role }] = await raw`select current_user as role`;
-      expect(role).toBe("switchboard_functions");
-      await expect(raw`select count(*) from public.operations`).rejects.toMatchObject({ code: "42501" });
+      const [row] = await raw`select current_user as role, session_user as login, current_setting('statement_timeout') as timeout`;
+      expect(row).toEqual({ role: "service_role", login: "switchboard_functions", timeout: "5s" });
     } finally {
       await raw.end({ timeout: 1 });
+    }
+  });
+
+  it("without its service_role setting the login role could do nothing at all (NOINHERIT)", async () => {
+    const raw = postgres(ctx.functionsDbUrl, { max: 1, prepare: false, onnotice: () => {} });
+    try {
+      const [row] = await raw.begin((tx) => [tx`set local role none`, tx`select current_user as role`]).then((r) => r[1]);
+      expect(row.role).toBe("switchboard_functions");
+      await expect(raw.begin((tx) => [tx`set local role none`, tx`select count(*) from public.operations`]))
+        .rejects.toMatchObject({ code: "42501" });
+    } finally {
+      await raw.end({ timeout: 1 });
+    }
+  });
+});
+
+describe("service steps as their statement alone (the login role starts as service_role)", () => {
+  /** db.ts loaded afresh with the default 5 s deadline, which the role's 5 s timeout fits. */
+  async function withDefaultDeadline(url: string): Promise<Db> {
+    vi.resetModules();
+    const saved = process.env.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS;
+    delete process.env.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS;
+    process.env.SWITCHBOARD_DB_URL = url;
+    try {
+      return await import("../../supabase/functions/_shared/db.ts");
+    } finally {
+      process.env.SWITCHBOARD_DB_STATEMENT_TIMEOUT_MS = saved;
+    }
+  }
+  // Where the role and statement_timeout in force came from: the login role's own settings
+  // ('user'), or the step's set_config (transaction-local: 'session').
+  const probe = (sql: postgres.Sql) =>
+    sql`select current_user as role, current_setting('statement_timeout') as timeout,
+               (select source from pg_settings where name = 'statement_timeout') as set_by`;
+
+  it("runs a service step alone, as service_role, under the role's statement_timeout", async () => {
+    const bare = await withDefaultDeadline(ctx.functionsDbUrl);
+    try {
+      expect((await probe(bare.asService()))[0]).toEqual({ role: "service_role", timeout: "5s", set_by: "user" });
+      // A user's step is still wrapped: role and claims inside its transaction.
+      const claims = claimsOf(randomUUID());
+      const [user] = await bare.asUser(claims, (sql) => sql`select current_user as role, auth.uid()::text as uid,
+                                                                   (select source from pg_settings where name = 'statement_timeout') as set_by`);
+      expect(user).toEqual({ role: "authenticated", uid: claims.sub, set_by: "session" });
+      // And leaves nothing behind: the next service step on the pool is service_role without claims.
+      const [after] = await bare.asService()`select current_user as role, coalesce(current_setting('request.jwt.claims', true), '') as claims`;
+      expect(after).toEqual({ role: "service_role", claims: "" });
+    } finally {
+      await bare.closePools();
+    }
+  });
+
+  it("wraps service steps for a login role that does not start as service_role (the owner, directly)", async () => {
+    const direct = await withDefaultDeadline(inject("devstack").DB_URL);
+    try {
+      expect((await probe(direct.asService()))[0]).toEqual({ role: "service_role", timeout: "5s", set_by: "session" });
+    } finally {
+      await direct.closePools();
+    }
+  });
+
+  it("wraps them when the step deadline is shorter than the role's statement_timeout", async () => {
+    // This file's own helper runs with a 3 s deadline: the server must stop a statement at 3 s, not 5.
+    await useDatabase(ctx.functionsDbUrl);
+    expect((await probe(db.asService()))[0]).toEqual({ role: "service_role", timeout: "3s", set_by: "session" });
+  });
+
+  it("a service step with parameters is two round trips instead of three", async () => {
+    const counter = await roundTripCounter(new URL(ctx.functionsDbUrl));
+    const bare = await withDefaultDeadline(counter.url);
+    try {
+      await bare.asService()`select 1`; // opens the connection and asks how the login role starts
+      counter.take();
+      await bare.asService()`select current_user`;
+      expect(counter.take()).toBe(1);
+      await bare.asService()`select ${"x"}::text as x`;
+      expect(counter.take()).toBe(2);
+    } finally {
+      await bare.closePools();
+      await counter.close();
     }
   });
 });
@@ -98,7 +180,7 @@ describe("no session state across pooled transactions (one server connection)", 
     const probe = postgres(ctx.singleServerUrl, { max: 1, prepare: false, onnotice: () => {} });
     try {
       const before = await serverState(probe);
-      expect(before).toMatchObject({ role: "switchboard_functions", claims: "" });
+      expect(before).toMatchObject({ role: "service_role", claims: "" });
       const a = claimsOf(randomUUID());
       const b = claimsOf(randomUUID());
 

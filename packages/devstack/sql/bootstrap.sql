@@ -63,6 +63,11 @@ begin
 end
 $$;
 grant authenticated, service_role to switchboard_functions;
+-- Its sessions start as service_role with a statement timeout (the server applies these to
+-- every connection it opens, pooled or not), so a service step is its statement alone;
+-- a user's step still sets role authenticated and the claims inside its transaction.
+alter role switchboard_functions set role = 'service_role';
+alter role switchboard_functions set statement_timeout = '5s';
 -- Bind parameters stay out of its sessions' log lines, as the credential-logging migration
 -- has them for the other API login roles.
 alter role switchboard_functions set log_parameter_max_length = 0;

@@ -150,3 +150,14 @@ export async function resetDatabase(dbUrl: string, opts: { seed?: boolean } = {}
   await migrateUp(dbUrl);
   if (opts.seed !== false) await applySeed(dbUrl);
 }
+
+/**
+ * The same database as the functions' own login role, switchboard_functions (created by
+ * the bootstrap: it starts as service_role and owns nothing).
+ */
+export function functionsLoginUrl(databaseUrl: string): string {
+  const url = new URL(databaseUrl);
+  url.username = "switchboard_functions";
+  url.password = "";
+  return url.toString();
+}

@@ -10,7 +10,7 @@ import { createServer } from "node:net";
 import { delimiter, join } from "node:path";
 import postgres, { type Sql } from "postgres";
 import { loadConfig, statePath, type ConfigOverrides, type DevstackConfig } from "./config.ts";
-import { resetDatabase, resolveDatabaseUrl } from "./db.ts";
+import { functionsLoginUrl, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { startClickSendFake } from "./fakes/clicksend.ts";
 import { startSendGridFake } from "./fakes/sendgrid.ts";
 import { startSmtpFake } from "./fakes/smtp.ts";
@@ -206,6 +206,10 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       SWITCHBOARD_FUNCTIONS_DIR: config.functionsDirs.join(delimiter),
       SUPABASE_URL: apiUrl,
       SUPABASE_DB_URL: dbUrl,
+      // As docs/operations.md deploys them: the functions log in as their own role, here
+      // directly (no pooler in front), so statements are prepared.
+      SWITCHBOARD_DB_URL: functionsLoginUrl(dbUrl),
+      SWITCHBOARD_DB_PREPARE: "true",
       SUPABASE_ANON_KEY: anonKey,
       SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
       // As the platform passes them: JSON objects of name → key.

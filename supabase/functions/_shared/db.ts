@@ -9,7 +9,12 @@
  * Nothing lives on the session. Every step is its own transaction that first sets the
  * role (and the claims, and statement_timeout) transaction-locally, so a pooler that drops
  * startup parameters and hands the server connection to another client after each
- * transaction changes nothing.
+ * transaction changes nothing. The one exception needs no session state either: when the
+ * login role itself starts every session as service_role with a statement_timeout within
+ * the step deadline (the functions' own login role, `alter role … set role`; those
+ * settings are the server's, applied to every server connection a pooler opens), a
+ * service step is its statement alone, in its own implicit transaction. The pool checks
+ * this once, and otherwise wraps service steps like the others.
  *
  * A step is written in one go on a reserved connection (begin, the settings, the
  * statement, commit), which the driver pipelines. On a direct connection statements are
@@ -71,6 +76,27 @@ function pool(): Sql {
   return shared;
 }
 
+/** Per pool: does its login role start every session as service_role (see the top)? */
+const serviceLogins = new WeakMap<Sql, Promise<boolean>>();
+
+/**
+ * True when `db`'s login role already runs as service_role with a statement_timeout no
+ * longer than the step deadline: then a service step needs no opening. Asked once per pool
+ * (a failed check is asked again); the answer holds for every connection of the pool,
+ * pooled or not, because it comes from the role's own settings.
+ */
+function servesAsServiceRole(db: Sql, sql: postgres.ReservedSql): Promise<boolean> {
+  let known = serviceLogins.get(db);
+  if (!known) {
+    known = sql`select current_user = 'service_role'
+                   and extract(epoch from current_setting('statement_timeout')::interval) * 1000 between 1 and ${STATEMENT_DEADLINE_MS}
+                   as preset`.then(([row]) => row.preset === true);
+    serviceLogins.set(db, known);
+    known.catch(() => serviceLogins.delete(db));
+  }
+  return known;
+}
+
 /** Consecutive pools that failed to connect, and when the next attempt may start. */
 const backoff = { failures: 0, until: 0 };
 /** Longest wait between attempts: well inside a step's deadline, so a step waits and then tries. */
@@ -94,7 +120,7 @@ const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve,
  * A reserved connection, before `deadline`. While the database refuses connections, new
  * attempts back off (as the driver's own reconnects do): a step waits, then tries once.
  */
-async function reserve(deadline: Promise<never>, late: () => boolean): Promise<postgres.ReservedSql> {
+async function reserve(deadline: Promise<never>, late: () => boolean): Promise<{ db: Sql; sql: postgres.ReservedSql }> {
   for (let attempt = 0; ; attempt++) {
     const wait = backoff.until - Date.now();
     if (wait > 0) await Promise.race([sleep(wait), deadline]);
@@ -103,7 +129,7 @@ async function reserve(deadline: Promise<never>, late: () => boolean): Promise<p
     try {
       const sql = await Promise.race([reservation, deadline]);
       backoff.failures = 0;
-      return sql;
+      return { db, sql };
     } catch (error) {
       // A connection that arrives after the deadline is given back unused.
       if (late()) {
@@ -191,18 +217,19 @@ function connectionLost(error: unknown): boolean {
 
 /**
  * Runs begin and the settings (the opening), the statement and commit on the reserved
- * connection, written without waiting in between; resolves with the statement's rows once committed. The
- * connection goes back to the pool only when no transaction is left open on it (commit
+ * connection, written without waiting in between; resolves with the statement's rows once
+ * committed. Without an opening the statement runs alone, in its own implicit transaction.
+ * The connection goes back to the pool only when no transaction is left open on it (commit
  * answers ROLLBACK after a failed statement; a failed commit is followed by a rollback);
  * a connection that was lost is left to the driver, which reconnects it.
  */
 async function pipeline<T extends readonly postgres.MaybeRow[]>(
   sql: postgres.ReservedSql,
-  opening: postgres.PendingQuery<postgres.Row[]>[],
+  opening: postgres.PendingQuery<postgres.Row[]>[] | null,
   statement: postgres.PendingQuery<T>,
 ): Promise<T> {
-  const queries = [...opening, statement, sql`commit`] as postgres.PendingQuery<postgres.Row[]>[];
-  const statementAt = opening.length;
+  const queries = (opening ? [...opening, statement, sql`commit`] : [statement]) as postgres.PendingQuery<postgres.Row[]>[];
+  const statementAt = opening?.length ?? 0;
   for (const query of queries) {
     query.execute();
     // Each outcome is read below, in order; after a lost connection, not all of them.
@@ -210,7 +237,7 @@ async function pipeline<T extends readonly postgres.MaybeRow[]>(
   }
   let failure: { error: unknown } | undefined;
   let rows: unknown;
-  let ended = false;
+  let ended = !opening;
   for (const [i, query] of queries.entries()) {
     try {
       const result = await query;
@@ -250,11 +277,12 @@ async function step<T extends readonly postgres.MaybeRow[]>(
     }, STATEMENT_DEADLINE_MS);
   });
   try {
-    const sql = await reserve(deadline, () => late);
+    const { db, sql } = await reserve(deadline, () => late);
     let work: Promise<T>;
     try {
+      const bare = role === "service_role" && await Promise.race([servesAsServiceRole(db, sql), deadline]);
       // Built before anything is sent, so a statement that cannot be built sends nothing.
-      work = pipeline(sql, settings(sql, role, claims), build(guarded(sql)));
+      work = pipeline(sql, bare ? null : settings(sql, role, claims), build(guarded(sql)));
     } catch (error) {
       sql.release();
       throw error;

@@ -69,7 +69,7 @@ function callerIdentity(caller: Caller) {
 }
 
 function providerFailure(error: ProviderError): ApiError {
-  const permanent = ["auth", "forbidden", "invalid", "too_large", "not_found", "permanent"].includes(error.kind);
+  const permanent = ["auth", "forbidden", "insufficient_funds", "invalid", "too_large", "not_found", "permanent"].includes(error.kind);
   if (permanent) return new ApiError("provider_error", error.message, error.details);
   return new ApiError("provider_unavailable", error.message, error.details, error.kind === "timeout" ? 504 : 503);
 }

@@ -15,13 +15,14 @@ export interface CallOptions {
 
 /**
  * Why a provider call failed. The function layer maps kinds to the public envelope:
- *  - auth, forbidden, invalid, too_large, not_found, permanent -> provider_error (502)
+ *  - auth, forbidden, insufficient_funds, invalid, too_large, not_found, permanent -> provider_error (502)
  *  - rate_limited, transient, unavailable -> provider_unavailable (503)
  *  - timeout -> provider_unavailable (504)
  */
 export type ProviderErrorKind =
   | "auth"
   | "forbidden"
+  | "insufficient_funds"
   | "invalid"
   | "too_large"
   | "not_found"
@@ -32,7 +33,7 @@ export type ProviderErrorKind =
   | "timeout";
 
 export interface ProviderErrorDetails {
-  provider: "clicksend" | "sendgrid" | "smtp";
+  provider: "clicksend" | "sendgrid" | "smtp" | "twilio" | "telnyx" | "exotel";
   /** HTTP status or SMTP reply code the provider answered with, if any. */
   status?: number;
   /** The provider's own error code (e.g. ClickSend response_code, SMTP enhanced code). */

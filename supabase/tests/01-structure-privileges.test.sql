@@ -133,7 +133,7 @@ select results_eq($$
 $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
               ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
               ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
-              ('private.connection_for_test(uuid,uuid,text)'),
+              ('private.connection_for_admin(uuid,uuid,text)'), ('private.connection_for_test(uuid,uuid,text)'),
               ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
               ('private.is_email_address(text)'),
               ('private.list_tools_for_caller(uuid,uuid,text,text,boolean)'),
@@ -142,7 +142,9 @@ $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,int
               ('private.record_connection_test(uuid,boolean,text,uuid,jsonb)'),
               ('private.record_message_events(text,text,jsonb)'),
               ('private.record_provider_reconciliation(uuid,text,text,jsonb,text)'),
-              ('private.valid_recipient_patterns(text[])'), ('private.webhook_connection(text,text)') $$,
+              ('private.sync_phone_numbers(uuid,uuid,jsonb,jsonb)'),
+              ('private.valid_recipient_patterns(text[])'), ('private.webhook_connection(text,text)'),
+              ('private.webhook_connection_secrets(text,text)') $$,
     'the service-only functions (service_role, never authenticated) are exactly these; 03-rpc-isolation refuses each to users');
 
 -- ---- Table privileges ----------------------------------------------------------------

@@ -79,7 +79,7 @@ from (values ('workspaces', 'a_team'), ('workspace_invitations', 'a_invitation')
              ('sender_identities', 'a_identity'), ('agents', 'a_agent'), ('agent_permissions', 'a_grant'),
              ('agent_keys', 'a_key_id'), ('operations', 'a_operation'), ('operations', 'a_member_operation')) v (t, k);
 
-select is((select count(*)::int from public.service_providers), 3, 'B (any signed-in user) can read the provider list');
+select is((select count(*)::int from public.service_providers), 6, 'B (any signed-in user) can read the provider list');
 select cmp_ok((select count(*)::int from public.integration_capabilities), '>=', 7, 'B can read the capability list');
 
 -- ---- B writes to A's agent: no effect --------------------------------------------------------

@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(167);
+select plan(173);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -294,6 +294,7 @@ create temporary table service_only on commit drop as
         'private.agent_tool_entries(uuid, boolean)',
         'private.agent_tools(uuid, text)',
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
+        'private.connection_for_admin(uuid, uuid, text)',
         'private.connection_for_test(uuid, uuid, text)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
         'private.is_email_address(text)',
@@ -304,8 +305,10 @@ create temporary table service_only on commit drop as
         'private.record_connection_test(uuid, boolean, text, uuid, jsonb)',
         'private.record_message_events(text, text, jsonb)',
         'private.record_provider_reconciliation(uuid, text, text, jsonb, text)',
+        'private.sync_phone_numbers(uuid, uuid, jsonb, jsonb)',
         'private.valid_recipient_patterns(text[])',
-        'private.webhook_connection(text, text)']::regprocedure[]) f
+        'private.webhook_connection(text, text)',
+        'private.webhook_connection_secrets(text, text)']::regprocedure[]) f
     join pg_proc p on p.oid = f;
 grant select on service_only to authenticated, anon;
 
@@ -328,6 +331,9 @@ from unnest(array[
     'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
     'private.record_message_events(text, text, jsonb)',
     'private.connection_for_test(uuid, uuid, text)',
+    'private.connection_for_admin(uuid, uuid, text)',
+    'private.sync_phone_numbers(uuid, uuid, jsonb, jsonb)',
+    'private.webhook_connection_secrets(text, text)',
     'private.record_connection_test(uuid, boolean, text, uuid, jsonb)',
     'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
     'private.agent_tools(uuid, text)',

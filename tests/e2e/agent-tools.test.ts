@@ -475,7 +475,7 @@ describe("calling a tool by name", () => {
   });
 
   it("an unknown tool is a 404; a malformed name is a 400", async () => {
-    const unknown = await callTool(key, "twilio_send_sms", { to: ["+61411111111"], body: "x" });
+    const unknown = await callTool(key, "pigeon_send_sms", { to: ["+61411111111"], body: "x" });
     expect(unknown.status).toBe(404);
     expect(unknown.body.error.code).toBe("not_found");
     const malformed = await callTool(key, "Send SMS!", {});

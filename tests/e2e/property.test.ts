@@ -1,8 +1,9 @@
 /**
  * Malformed and hostile requests against every route — each provider function's tool
- * routes and `test`, every webhook (ClickSend receipts and inbound in form, JSON and GET
- * encodings; SendGrid events, validly signed), agent-tools GET and POST, and MCP — with a
- * valid agent key that could send on all three accounts. Whatever fast-check throws —
+ * routes, `test` and number sync, every webhook (ClickSend receipts and inbound in form,
+ * JSON and GET encodings; SendGrid events, validly signed; Twilio, Telnyx and Exotel
+ * unsigned, forged or malformed), agent-tools GET and POST, and MCP — with a valid agent
+ * key that could send on all six accounts. Whatever fast-check throws —
  * non-object JSON, text that is not JSON, wrong types, unknown fields next to an
  * otherwise sendable body, NUL characters and unpaired surrogates in keys, values,
  * idempotency keys and webhook fields, 10 kB identifiers, out-of-range numbers and
@@ -30,6 +31,9 @@ import {
   smtpFake,
 } from "./fixtures.ts";
 import { adminSql, closeAdminSql, status } from "./helpers.ts";
+import { EXOTEL_FAKE_ACCOUNT } from "../../packages/devstack/src/fakes/exotel.ts";
+import { TELNYX_FAKE_API_KEY } from "../../packages/devstack/src/fakes/telnyx.ts";
+import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN } from "../../packages/devstack/src/fakes/twilio.ts";
 
 /** Runs per property; the whole file stays well under a minute. */
 const NUM_RUNS = 50;
@@ -56,13 +60,23 @@ interface Attempt {
 
 /** What the three fakes have received so far. */
 async function fakeCounters() {
-  const [clicksend, sendgrid, smtp] = await Promise.all([
+  const total = async (base: string) => {
+    const { requests } = await (await fetch(`${base}/__fake/requests`)).json() as { requests: Record<string, number> };
+    return Object.values(requests).reduce((a, b) => a + b, 0);
+  };
+  const [clicksend, sendgrid, smtp, twilio, telnyx, exotel] = await Promise.all([
     clicksendFake.requestTotal(),
     sendgridFake.requests().then((r) => r.length),
     smtpFake.messages().then((m) => m.length),
+    total(status().TWILIO_FAKE_URL),
+    total(status().TELNYX_FAKE_URL.replace(/\/v2\/?$/, "")),
+    total(status().EXOTEL_FAKE_URL),
   ]);
-  return { clicksend, sendgrid, smtp };
+  return { clicksend, sendgrid, smtp, twilio, telnyx, exotel };
 }
+
+/** The SMS providers on the adapter interface, connected to their fakes. */
+const smsProviders: Record<"twilio" | "telnyx" | "exotel", { id: string; webhook_token: string }> = {} as never;
 
 // ---------------------------------------------------------------------------
 // Generators
@@ -112,6 +126,9 @@ const VALID = {
   mms: { to: ["+61412345678"], body: "property test", subject: "Hi", media_url: "https://cdn.example.com/a.jpg" },
   mail: { to: ["alice@example.org"], subject: "property test", text: "hello" },
   template: { to: ["alice@example.org"], template_id: "d-0123456789abcdef0123456789abcdef", dynamic_template_data: { name: "Ada", items: ["a"] } },
+  smsMms: { to: ["+61412345678"], body: "property test", media_urls: ["https://cdn.example.com/a.jpg"] },
+  whatsapp: { to: ["+61412345678"], template: { id: "HX0123", variables: ["Ada"] } },
+  call: { to: "+61412345678", from_phone: "+61412345679" },
 };
 
 const smsInvalid = fc.oneof(
@@ -352,10 +369,23 @@ let signer: { key: KeyObject; hook: string };
 
 beforeAll(async () => {
   owner = await connectedUser();
+  for (const [provider, credentials, config] of [
+    ["twilio", { account_sid: TWILIO_FAKE_ACCOUNT, auth_token: TWILIO_FAKE_AUTH_TOKEN }, { base_url: status().TWILIO_FAKE_URL }],
+    ["telnyx", { api_key: TELNYX_FAKE_API_KEY }, { base_url: status().TELNYX_FAKE_URL, webhook_public_key: status().TELNYX_FAKE_PUBLIC_KEY }],
+    ["exotel", { api_key: EXOTEL_FAKE_ACCOUNT.apiKey, api_token: EXOTEL_FAKE_ACCOUNT.apiToken },
+      { account_sid: EXOTEL_FAKE_ACCOUNT.sid, base_url: status().EXOTEL_FAKE_URL }],
+  ] as const) {
+    const { data, error } = await owner.user.client.rpc("create_connection", { p_provider: provider, p_name: provider, p_credentials: credentials, p_config: config });
+    if (error) throw new Error(error.message);
+    smsProviders[provider] = data;
+  }
   const agent = await agentWithKey(owner.user, [
     { connectionId: owner.clicksend.id, scopes: ["sms", "mms", "balance", "history"], dailySendLimit: null, maxRecipientsPerMessage: 10_000 },
     { connectionId: owner.smtp.id, scopes: ["email"], dailySendLimit: null, maxRecipientsPerMessage: 10_000 },
     { connectionId: owner.sendgrid.id, scopes: ["email"], dailySendLimit: null, maxRecipientsPerMessage: 10_000 },
+    { connectionId: smsProviders.twilio.id, scopes: ["sms", "mms", "whatsapp", "balance"], dailySendLimit: null, maxRecipientsPerMessage: 100 },
+    { connectionId: smsProviders.telnyx.id, scopes: ["sms", "mms", "balance"], dailySendLimit: null, maxRecipientsPerMessage: 100 },
+    { connectionId: smsProviders.exotel.id, scopes: ["sms", "whatsapp", "voice"], dailySendLimit: null, maxRecipientsPerMessage: 100 },
   ], "property agent");
   agentKey = agent.key;
   // Prove the key can send: a body that the generators only ever spoil would go out.
@@ -501,6 +531,14 @@ const ROUTES: Array<[string, fc.Arbitrary<Attempt>]> = [
   ["sendgrid/send", fc.oneof(notAnObject, wrongMethod, getWithoutArgs, mailInvalid(sendgridExtra), hostile(VALID.mail), hostile(VALID.template), badKeyHeader(VALID.template), hostileQuery(["to", "template_id"]))],
   ["sendgrid/test", fc.oneof(notAnObject, methodsOtherThan(["POST"]), anyObject, hostile({}))],
   ["clicksend/no-such-route", fc.oneof(notAnObject, anyObject, getWithoutArgs, hostile({}))],
+  ...(["twilio", "telnyx", "exotel"] as const).flatMap((p): Array<[string, fc.Arbitrary<Attempt>]> => [
+    [`${p}/sms/send`, fc.oneof(notAnObject, wrongMethod, getWithoutArgs, smsInvalid, hostile(VALID.sms), hostile(VALID.sms), badKeyHeader(VALID.sms), hostileQuery(["to", "body"]))],
+    [`${p}/test`, fc.oneof(notAnObject, methodsOtherThan(["POST"]), anyObject, hostile({}))],
+    [`${p}/numbers/sync`, fc.oneof(notAnObject, methodsOtherThan(["POST"]), anyObject, hostile({}))],
+  ]),
+  ["twilio/mms/send", fc.oneof(notAnObject, wrongMethod, getWithoutArgs, hostile(VALID.smsMms), badKeyHeader(VALID.smsMms), hostileQuery(["to", "media_urls"]))],
+  ["twilio/whatsapp/send", fc.oneof(notAnObject, wrongMethod, getWithoutArgs, smsInvalid, hostile(VALID.whatsapp), badKeyHeader(VALID.whatsapp))],
+  ["exotel/calls/connect", fc.oneof(notAnObject, wrongMethod, getWithoutArgs, hostile(VALID.call), badKeyHeader(VALID.call), hostileQuery(["to", "from_phone"]))],
 ];
 
 /** An agent-tools call body: a tool name and the arguments a route's spoilers produce. */
@@ -603,6 +641,29 @@ describe("webhooks: hostile payloads refused in every encoding, nothing stored; 
       await assertRefused(path, fc.oneof(notAnObject, anyObject, fc.constant(post([])), fc.constant(post([{}]))));
     }
   });
+
+  const form = (fields: Record<string, string>): Attempt =>
+    ({ method: "POST", body: new URLSearchParams(fields).toString(), contentType: "application/x-www-form-urlencoded" });
+  for (const [provider, kinds] of [["twilio", ["status", "inbound"]], ["telnyx", ["events"]], ["exotel", ["status", "whatsapp"]]] as const) {
+    for (const kind of kinds) {
+      it(`${provider} ${kind}: unsigned, forged or malformed posts are refused`, async () => {
+        const hook = `${provider}/webhooks/${smsProviders[provider].webhook_token}/${kind}`;
+        await assertRefused(hook, fc.oneof(
+          notAnObject,
+          anyObject,
+          fc.constant(post([])),
+          fc.constant(post({ data: { event_type: "message.finalized", id: "x", payload: {} } })),
+          // Twilio and Telnyx sign: any plausible callback without a signature is refused. Exotel
+          // does not: its callbacks are spoiled in the fields that are stored (a form encodes a
+          // lone surrogate as U+FFFD, which is a legitimate character, so NUL and size only).
+          provider === "exotel"
+            ? fc.tuple(fc.oneof(withNul, oversized), fc.constantFrom("SmsSid", "Status")).map(([value, field]) => form({ SmsSid: "SM1", Status: "sent", To: "+61412345678", [field]: value }))
+            : fc.record({ MessageSid: fc.string({ maxLength: 40 }), MessageStatus: fc.string({ maxLength: 20 }), To: fc.string({ maxLength: 20 }) }).map(form),
+          methodsOtherThan(["POST"]),
+        ));
+      });
+    }
+  }
 
   it("names every object inherits are neither webhook kinds nor routes", async () => {
     for (const path of [clicksendHook("constructor"), "clicksend/constructor", "smtp/__proto__", "sendgrid/toString"]) {

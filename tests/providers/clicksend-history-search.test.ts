@@ -82,7 +82,7 @@ describe("findByCustomString", () => {
     expect(r.status).toBe(200);
     const failed = await client().findByCustomString("op-x", { kind: "sms", from: now() - 60, to: now() + 60 }).catch((e) => e);
     expect(failed).toBeInstanceOf(ProviderError);
-    expect(failed.kind).toBe("unavailable");
+    expect(failed).toMatchObject({ kind: "transient", maybeSent: false }); // HTTP 500 on a read
 
     // A 200 without a page of records (a proxy's page, a changed API): an error, not "empty".
     for (const data of [{}, { data: [] }, { data: [], last_page: null }, { last_page: 0 }]) {

@@ -12,9 +12,11 @@ import { redirectToCanary } from "../support/redirect-canary.ts";
 import { z } from "zod";
 import { type ClickSendFake, startClickSendFake } from "../../packages/devstack/src/fakes/clicksend.ts";
 import { ApiError } from "../../supabase/functions/_shared/errors.ts";
+import type { AdapterContext, OutboundMessage } from "../../supabase/functions/_shared/providers/adapter.ts";
 import {
   type ClickSendConfig,
   type ClickSendCredentials,
+  clicksendAdapter,
   createClickSendClient,
   parseClickSendWebhook,
   type SmsMessage,
@@ -22,6 +24,7 @@ import {
 import type { NetworkPolicy } from "../../supabase/functions/_shared/net/guard.ts";
 import { normalizePhoneNumber } from "../../supabase/functions/_shared/providers/phone.ts";
 import { countSmsSegments } from "../../supabase/functions/_shared/providers/sms-segments.ts";
+import { canFailOver } from "../../supabase/functions/_shared/providers/transport.ts";
 import { ProviderError, type SendResult } from "../../supabase/functions/_shared/providers/types.ts";
 import {
   clicksendGetBalance,
@@ -217,7 +220,7 @@ describe("sendSms against the fake", () => {
     expect(result.data).toMatchObject({
       requests: 2,
       maybe_sent_count: 1000,
-      incomplete: { request_index: 1, kind: "unavailable" },
+      incomplete: { request_index: 1, kind: "transient", maybe_sent: true }, // HTTP 500: the shared rule's kind
     });
   });
 
@@ -250,7 +253,7 @@ describe("sendSms against the fake", () => {
   it("a failure before anything was sent is thrown, not reported as a partial result", async () => {
     fake.addFault({ mode: "http500", path: "/sms/send" });
     const error = await caught(cs(DEMO, config).sendSms(auMobiles(1500).map((to) => ({ to, body: "x" })), { concurrency: 1 }));
-    expect(error.kind).toBe("unavailable");
+    expect(error.kind).toBe("transient"); // HTTP 500 (503 would be "unavailable")
     expect(error.maybeSent).toBe(true); // a 5xx on a send may still have been acted on
     expect(sendCount()).toBe(1);
   });
@@ -401,10 +404,24 @@ describe("error mapping", () => {
     }
   });
 
-  it("5xx on a read is unavailable and not maybeSent", async () => {
+  it("an HTTP-level insufficient-credit answer is insufficient_funds, not sent, and may fail over; a 5xx saying so stays maybe-sent", async () => {
+    const answer = (status: number, response_code: string): typeof fetch => async () =>
+      new Response(JSON.stringify({ http_code: status, response_code, response_msg: "Not enough credit.", data: null }), { status });
+    for (const [status, code] of [[400, "INSUFFICIENT_CREDIT"], [402, "PAYMENT_REQUIRED"], [403, "INSUFFICIENT_CREDIT"]] as const) {
+      const error = await caught(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }], { fetch: answer(status, code) }));
+      expect(error).toMatchObject({ kind: "insufficient_funds", maybeSent: false, details: { status, provider_code: code } });
+      expect(error.message).toContain("Not enough credit.");
+      expect(canFailOver(error)).toBe(true);
+    }
+    const late = await caught(cs(DEMO, config).sendSms([{ to: "+61412345678", body: "x" }], { fetch: answer(500, "INSUFFICIENT_CREDIT") }));
+    expect(late).toMatchObject({ kind: "transient", maybeSent: true });
+    expect(canFailOver(late)).toBe(false);
+  });
+
+  it("5xx on a read is transient and not maybeSent", async () => {
     fake.addFault({ mode: "http500", path: "/account" });
     const error = await caught(cs(DEMO, config).getBalance());
-    expect(error).toMatchObject({ kind: "unavailable", maybeSent: false, details: { status: 500 } });
+    expect(error).toMatchObject({ kind: "transient", maybeSent: false, details: { status: 500 } });
   });
 });
 
@@ -694,6 +711,33 @@ describe("webhook pushes from the fake", () => {
     expect((history.data.records as Array<Record<string, unknown>>)[0]).toMatchObject({ status_code: "201" });
   });
 
+  it("the adapter turns the fake's real receipt pushes (post and json rules) into delivery events", async () => {
+    await receiptRule();
+    await receiptRule({ rule_name: "json", webhook_type: "json" });
+    const result = await clicksendAdapter.send(
+      { credentials: { ...DEMO }, config, network: local },
+      { channel: "sms", to: ["+61412345678"], body: "adapter receipt", operationId: "op-adapter-r" },
+    );
+    await receiver.waitFor(2);
+    for (const push of receiver.requests) {
+      const events = clicksendAdapter.parseWebhook!({
+        method: push.method,
+        url: new URL(push.url, "https://fn.example.com").toString(),
+        headers: new Headers({ "content-type": push.contentType }),
+        rawBody: push.body,
+      });
+      expect(events).toEqual([expect.objectContaining({
+        kind: "status",
+        provider_message_id: result.providerMessageIds[0],
+        status: "delivered",
+        provider_status: "201",
+        occurred_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        dedupe_key: `receipt:${result.providerMessageIds[0]}:201`,
+        channel: "sms",
+      })]);
+    }
+  });
+
   it("JSON rules get JSON receipts; test numbers get none", async () => {
     await receiptRule({ webhook_type: "json" });
     const result = await cs(DEMO, config).sendSms([
@@ -824,6 +868,222 @@ describe("parseClickSendWebhook", () => {
       [null, ""],
     ] as const) {
       expect(() => parseClickSendWebhook(type, body)).toThrow(ApiError);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// clicksendAdapter: the MessagingAdapter over the client
+// ---------------------------------------------------------------------------
+
+describe("clicksendAdapter", () => {
+  const ctx = (overrides: Partial<AdapterContext> = {}): AdapterContext => ({
+    credentials: { ...DEMO },
+    config: { base_url: fake.url },
+    network: local,
+    ...overrides,
+  });
+  const message = (overrides: Partial<OutboundMessage> = {}): OutboundMessage => ({
+    channel: "sms",
+    to: ["+61412345678", "+61412345679"],
+    body: "From the adapter",
+    operationId: "op-adapter-1",
+    ...overrides,
+  });
+  const hook = (rawBody: string, contentType: string | null, url = "https://fn.example.com/clicksend/webhooks/tok/receipts") =>
+    clicksendAdapter.parseWebhook!({
+      method: rawBody ? "POST" : "GET",
+      url,
+      headers: new Headers(contentType ? { "content-type": contentType } : {}),
+      rawBody,
+    });
+  const sends = () => (fake.requestCounts()["POST /v3/sms/send"] ?? 0) + (fake.requestCounts()["POST /v3/mms/send"] ?? 0);
+
+  it("is the clicksend provider, with no verifyWebhook (ClickSend does not sign; the URL token authenticates)", () => {
+    expect(clicksendAdapter.provider).toBe("clicksend");
+    expect(clicksendAdapter.verifyWebhook).toBeUndefined();
+    for (const method of ["send", "testCredentials", "balance", "history", "parseWebhook", "mapDeliveryStatus"] as const) {
+      expect(typeof clicksendAdapter[method]).toBe("function");
+    }
+  });
+
+  it("sends an SMS from `from` with the operation id as custom_string", async () => {
+    const result = await clicksendAdapter.send(ctx(), message({ from: "+61481070000" }));
+    expect(result.sentCount).toBe(2);
+    expect(result.providerMessageIds).toHaveLength(2);
+    expect(result.recipients.map((r) => r.status)).toEqual(["SUCCESS", "SUCCESS"]);
+    expect(fake.received.map((m) => [m.to, m.from, m.custom_string, m.body])).toEqual([
+      ["+61412345678", "+61481070000", "op-adapter-1", "From the adapter"],
+      ["+61412345679", "+61481070000", "op-adapter-1", "From the adapter"],
+    ]);
+  });
+
+  it("a null `from` falls back to the connection's sender_id", async () => {
+    await clicksendAdapter.send(ctx({ config: { base_url: fake.url, sender_id: "Acme" } }), message({ from: null }));
+    expect(fake.received.map((m) => m.from)).toEqual(["Acme", "Acme"]);
+  });
+
+  it("sends an MMS with its one media file and subject", async () => {
+    const result = await clicksendAdapter.send(ctx(), message({
+      channel: "mms",
+      to: ["+61412345678"],
+      subject: "Photo",
+      mediaUrls: ["https://cdn.example.com/cat.jpg"],
+    }));
+    expect(result.recipients[0]).toMatchObject({ ok: true, status: "SUCCESS" });
+    expect(fake.received[0]).toMatchObject({
+      kind: "mms",
+      media_file: "https://cdn.example.com/cat.jpg",
+      subject: "Photo",
+      custom_string: "op-adapter-1",
+    });
+  });
+
+  it("refuses what ClickSend cannot send before any request", async () => {
+    const refused: Array<[Partial<OutboundMessage>, string]> = [
+      [{ channel: "whatsapp" }, "channel"],
+      [{ template: { id: "t1" } }, "template"],
+      [{ mediaUrls: ["https://cdn.example.com/a.jpg"] }, "mediaUrls"], // media on an SMS
+      [{ channel: "mms", subject: "s" }, "mediaUrls"], // no media
+      [{ channel: "mms", subject: "s", mediaUrls: ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"] }, "mediaUrls"],
+      [{ channel: "mms", mediaUrls: ["https://cdn.example.com/a.jpg"] }, "subject"],
+    ];
+    for (const [overrides, field] of refused) {
+      const error = await Promise.resolve().then(() => clicksendAdapter.send(ctx(), message(overrides))).catch((e) => e);
+      expect(error, field).toBeInstanceOf(ApiError);
+      expect(error.details).toMatchObject({ field });
+    }
+    // MMS media on a private network is judged by the guard, as with the client.
+    await expect(clicksendAdapter.send(
+      ctx({ network: hosted, config: {} }),
+      message({ channel: "mms", subject: "s", mediaUrls: ["https://127.0.0.1/a.jpg"] }),
+    )).rejects.toMatchObject({ code: "invalid_request", details: { field: "media_url" } });
+    expect(sends()).toBe(0);
+  });
+
+  it("keeps the client's failure rules: a 5xx on a send may have been sent and is not retried", async () => {
+    fake.addFault({ mode: "http500", path: "/sms/send" });
+    const error = await caught(clicksendAdapter.send(ctx(), message()));
+    expect(error).toMatchObject({ kind: "transient", maybeSent: true, details: { provider: "clicksend", status: 500 } });
+    expect(canFailOver(error)).toBe(false);
+    expect(sends()).toBe(1);
+  });
+
+  it("testCredentials, balance and history go through the client", async () => {
+    expect(await clicksendAdapter.testCredentials(ctx())).toMatchObject({ ok: true });
+    expect(await clicksendAdapter.testCredentials(ctx({ credentials: { username: "demo", api_key: "nope" } }))).toMatchObject({
+      ok: false,
+      details: { kind: "auth" },
+    });
+    const balance = await clicksendAdapter.balance!(ctx());
+    expect(balance.data).toMatchObject({ balance: "100.000000", currency: { currency_name_short: "AUD" } });
+    expect(JSON.stringify(balance)).not.toMatch(/api_key|_subaccount|demo-key/);
+
+    await clicksendAdapter.send(ctx(), message());
+    const mms = await clicksendAdapter.send(ctx(), message({
+      channel: "mms",
+      to: ["+61412345670"],
+      body: "An MMS",
+      subject: "s",
+      mediaUrls: ["https://cdn.example.com/a.jpg"],
+    }));
+    expect(mms.sentCount).toBe(1);
+    expect((await clicksendAdapter.history!(ctx(), {})).data).toMatchObject({ total: 2 });
+    expect((await clicksendAdapter.history!(ctx(), { channel: "mms" })).data).toMatchObject({ total: 1 });
+    expect((await clicksendAdapter.history!(ctx(), { page: 2, limit: 15 })).data).toMatchObject({ current_page: 2, per_page: 15 });
+    for (const query of [{ channel: "email" }, { page: "2" }, { limit: -1 }, { date_from: 1.5 }]) {
+      await expect(Promise.resolve().then(() => clicksendAdapter.history!(ctx(), query))).rejects.toBeInstanceOf(ApiError);
+    }
+  });
+
+  it.each([
+    ["200", "sent"],
+    ["201", "delivered"],
+    ["300", "undelivered"],
+    ["301", "undelivered"],
+    ["302", "undelivered"],
+    ["Sent", "sent"],
+    ["Delivered", "delivered"],
+    ["Completed", "delivered"],
+    ["Undelivered", "undelivered"],
+    ["Expired", "undelivered"],
+    ["SUCCESS", "queued"],
+    ["Queued", "queued"],
+    ["Scheduled", "queued"],
+    ["Wait Approval", "queued"],
+    ["Failed", "failed"],
+    ["Cancelled", "failed"],
+    ["INVALID_RECIPIENT", "failed"],
+    ["INSUFFICIENT_CREDIT", "failed"],
+    ["received", null],
+    ["", null],
+    ["toString", null],
+  ] as const)("mapDeliveryStatus(%j) → %s", (word, status) => {
+    expect(clicksendAdapter.mapDeliveryStatus!(word)).toBe(status);
+  });
+
+  it("parses a form receipt into a normalised delivery event", () => {
+    const body = "timestamp=1700000005&message_id=ABC-1&status_code=201&status_text=Success%3A+Message+received+on+handset.&error_code=&custom_string=op-9&message_type=sms&to=%2B61412345678";
+    expect(hook(body, "application/x-www-form-urlencoded")).toEqual([{
+      kind: "status",
+      provider_message_id: "ABC-1",
+      status: "delivered",
+      provider_status: "201",
+      error_code: null,
+      recipient: "+61412345678",
+      occurred_at: "2023-11-14T22:13:25.000Z",
+      dedupe_key: "receipt:ABC-1:201",
+      channel: "sms",
+    }]);
+  });
+
+  it("receipts: one event per status; failures keep their error code; an MMS receipt is channel mms", () => {
+    const events = hook(JSON.stringify([
+      { message_id: "M1", status_code: "200", message_type: "sms" },
+      { message_id: "M1", status_code: 301, error_code: "301", error_text: "Delivery failed.", message_type: "mms" },
+      { message_id: "M2", status: "Delivered", message_type: "sms" },
+    ]), "application/json");
+    expect(events).toMatchObject([
+      { kind: "status", status: "sent", dedupe_key: "receipt:M1:200" },
+      { kind: "status", status: "undelivered", error_code: "301", dedupe_key: "receipt:M1:301", channel: "mms" },
+      { kind: "status", status: "delivered", provider_status: "Delivered" },
+    ]);
+  });
+
+  it("parses an inbound reply (GET rule: fields in the query string) into an inbound event", () => {
+    const url = "https://fn.example.com/clicksend/webhooks/tok/inbound?message_id=IN-1&from=%2B61412345678&to=%2B61481070000&body=YES&timestamp=1700000000";
+    expect(hook("", null, url)).toEqual([{
+      kind: "inbound",
+      provider_message_id: "IN-1",
+      channel: "sms",
+      from: "+61412345678",
+      to: "+61481070000",
+      body: "YES",
+      media_urls: [],
+      occurred_at: "2023-11-14T22:13:20.000Z",
+      dedupe_key: "inbound:IN-1",
+    }]);
+  });
+
+  it("an inbound MMS carries its media URL", () => {
+    const [event] = hook(JSON.stringify({
+      message_id: "IN-2",
+      from: "+61412345678",
+      to: "+61481070000",
+      body: "pic",
+      message_type: "mms",
+      _media_file_url: "https://media.example.com/x.jpg",
+    }), "application/json");
+    expect(event).toMatchObject({ kind: "inbound", channel: "mms", media_urls: ["https://media.example.com/x.jpg"] });
+  });
+
+  it("refuses what it cannot normalise: not ClickSend, an unknown status, an inbound without `to`", () => {
+    for (const [body, type] of [
+      ["{not json", "application/json"],
+      ['{"message_id":"M","status_code":"999"}', "application/json"],
+      ['{"message_id":"M","from":"+61412345678","body":"hi"}', "application/json"],
+    ] as const) {
+      expect(() => hook(body, type), body).toThrow(ApiError);
     }
   });
 });

@@ -278,12 +278,14 @@ describe("sendMail error mapping", () => {
     }
   });
 
-  it("5xx → unavailable, not maybe-sent", async () => {
+  it("5xx on a send → transient and maybe-sent (the shared rule: SendGrid may have acted), one request", async () => {
     await control("faults", { mode: "http500" });
     const e = await expectProviderError(sg(DEMO, config).sendMail(mail));
-    expect(e.kind).toBe("unavailable");
+    expect(e.kind).toBe("transient");
     expect(e.details.status).toBe(500);
-    expect(e.maybeSent).toBe(false);
+    expect(e.details.errors).toEqual([{ message: "internal server error", field: null, help: null }]);
+    expect(e.maybeSent).toBe(true);
+    expect(fake.received.filter((r) => r.path === "/v3/mail/send")).toHaveLength(1);
   });
 
   it("timeout → timeout, maybe-sent, exactly one request (no blind retry)", async () => {
@@ -351,7 +353,7 @@ describe("testConnection", () => {
   it("throws when SendGrid is unavailable", async () => {
     await control("faults", { mode: "http500" });
     const e = await expectProviderError(sg(DEMO, config).testConnection());
-    expect(e.kind).toBe("unavailable");
+    expect(e).toMatchObject({ kind: "transient", maybeSent: false }); // a 5xx on a read sent nothing
   });
 });
 

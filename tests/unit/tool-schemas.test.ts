@@ -22,6 +22,16 @@ const samples: Record<string, Record<string, unknown>> = {
   clicksend_get_mms_history: {},
   smtp_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello" },
   sendgrid_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello", categories: ["demo"] },
+  twilio_send_sms: { to: ["+14155550123"], body: "Hello" },
+  twilio_send_mms: { to: ["+14155550123"], media_urls: ["https://example.com/a.jpg"], body: "Look" },
+  twilio_send_whatsapp: { to: ["+14155550123"], template: { id: "HX0123", language: "en", variables: ["Ada"] } },
+  twilio_get_balance: {},
+  telnyx_send_sms: { to: ["+13125550123"], body: "Hello", from: "+13125550101" },
+  telnyx_send_mms: { to: ["+13125550123"], media_urls: ["https://example.com/a.jpg"], subject: "Photo" },
+  telnyx_get_balance: {},
+  exotel_send_sms: { to: ["+919900000001"], body: "Hello" },
+  exotel_send_whatsapp: { to: ["+919900000001"], body: "Hello" },
+  exotel_click_to_call: { to: ["+919900000002"][0], from_phone: "+919900000001", time_limit_seconds: 600 },
 };
 
 describe("tool definitions", () => {

@@ -210,14 +210,14 @@ isOneToOne: false
                   ]
                 },"message_events": {
                   Row: {
-                    "connection_id": string,"event_type": string,"id": string,"occurred_at": string | null,"operation_id": string | null,"payload": NonNullable<Json>,"provider_event_id": string,"provider_message_id": string | null,"received_at": string,"recipient": string | null,"status": string | null,"user_id": string | null,"workspace_id": string
+                    "channel": string | null,"connection_id": string,"delivery_status": string | null,"event_type": string,"id": string,"occurred_at": string | null,"operation_id": string | null,"our_number": string | null,"payload": NonNullable<Json>,"provider_event_id": string,"provider_message_id": string | null,"received_at": string,"recipient": string | null,"status": string | null,"user_id": string | null,"workspace_id": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "connection_id": string,"event_type": string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id": string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id"?: string | null,"workspace_id": string
+                    "channel"?: string | null,"connection_id": string,"delivery_status"?: string | null,"event_type": string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"our_number"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id": string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id"?: string | null,"workspace_id": string
                   }
                   Update: {
-                    "connection_id"?: string,"event_type"?: string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id"?: string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id"?: string | null,"workspace_id"?: string
+                    "channel"?: string | null,"connection_id"?: string,"delivery_status"?: string | null,"event_type"?: string,"id"?: string,"occurred_at"?: string | null,"operation_id"?: string | null,"our_number"?: string | null,"payload"?: NonNullable<Json>,"provider_event_id"?: string,"provider_message_id"?: string | null,"received_at"?: string,"recipient"?: string | null,"status"?: string | null,"user_id"?: string | null,"workspace_id"?: string
                   }
                   Relationships: [
                     {
@@ -302,14 +302,14 @@ isOneToOne: false
                   ]
                 },"service_providers": {
                   Row: {
-                    "auth_type": string,"channels": (string)[],"configuration_metadata": NonNullable<Json>,"created_at": string,"credential_fields": (string)[],"display_name": string,"id": string,"is_enabled": boolean,"name": string,"required_config_fields": (string)[],"scopes_supported": (string)[],"updated_at": string
+                    "auth_type": string,"channels": (string)[],"config_schema": NonNullable<Json>,"configuration_metadata": NonNullable<Json>,"created_at": string,"credential_fields": (string)[],"display_name": string,"function_name": string | null,"id": string,"is_enabled": boolean,"name": string,"required_config_fields": (string)[],"scopes_supported": (string)[],"status_callback_kind": string | null,"updated_at": string,"webhook_kinds": (string)[]
                   }
                   ComputedFields: never
                   Insert: {
-                    "auth_type": string,"channels"?: (string)[],"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name": string,"id"?: string,"is_enabled"?: boolean,"name": string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"updated_at"?: string
+                    "auth_type": string,"channels"?: (string)[],"config_schema"?: NonNullable<Json>,"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name": string,"function_name"?: string | null,"id"?: string,"is_enabled"?: boolean,"name": string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"status_callback_kind"?: string | null,"updated_at"?: string,"webhook_kinds"?: (string)[]
                   }
                   Update: {
-                    "auth_type"?: string,"channels"?: (string)[],"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name"?: string,"id"?: string,"is_enabled"?: boolean,"name"?: string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"updated_at"?: string
+                    "auth_type"?: string,"channels"?: (string)[],"config_schema"?: NonNullable<Json>,"configuration_metadata"?: NonNullable<Json>,"created_at"?: string,"credential_fields"?: (string)[],"display_name"?: string,"function_name"?: string | null,"id"?: string,"is_enabled"?: boolean,"name"?: string,"required_config_fields"?: (string)[],"scopes_supported"?: (string)[],"status_callback_kind"?: string | null,"updated_at"?: string,"webhook_kinds"?: (string)[]
                   }
                   Relationships: [
                     

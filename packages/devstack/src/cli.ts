@@ -11,7 +11,7 @@ import { runDemo } from "./demo.ts";
 import { readRunningState, startStack, type StackStatus } from "./stack.ts";
 
 function printBlock(status: StackStatus): void {
-  const shown = Object.entries(status).filter(([key]) => key !== "SENDGRID_FAKE_PUBLIC_KEY");
+  const shown = Object.entries(status).filter(([key]) => !key.endsWith("_FAKE_PUBLIC_KEY"));
   const width = Math.max(...shown.map(([key]) => key.length));
   const lines = shown.map(([key, value]) => `  ${key.padEnd(width)}  ${value}`);
   console.log(`\nSwitchboard local stack is running.\n\n${lines.join("\n")}\n\nStop with Ctrl-C. \`npm run status\` prints this as JSON.\n`);

@@ -19,6 +19,11 @@ export interface DevstackPorts {
   platform: number;
   clicksend: number;
   sendgrid: number;
+  twilio: number;
+  telnyx: number;
+  /** Exotel's two regions: Singapore (api.exotel.com) and Mumbai (api.in.exotel.com). */
+  exotel: number;
+  exotelIn: number;
   smtpHttp: number;
   smtpImplicitTls: number;
   smtpStarttls: number;
@@ -57,6 +62,10 @@ export const DEFAULT_PORTS: Readonly<DevstackPorts> = {
   clicksend: 54330,
   sendgrid: 54331,
   smtpHttp: 54332,
+  twilio: 54333,
+  telnyx: 54334,
+  exotel: 54335,
+  exotelIn: 54336,
   smtpImplicitTls: 54465,
   smtpStarttls: 54587,
 };
@@ -67,6 +76,10 @@ export const PORT_ENV: Readonly<Record<keyof DevstackPorts, string>> = {
   platform: "SWITCHBOARD_PLATFORM_PORT",
   clicksend: "SWITCHBOARD_CLICKSEND_FAKE_PORT",
   sendgrid: "SWITCHBOARD_SENDGRID_FAKE_PORT",
+  twilio: "SWITCHBOARD_TWILIO_FAKE_PORT",
+  telnyx: "SWITCHBOARD_TELNYX_FAKE_PORT",
+  exotel: "SWITCHBOARD_EXOTEL_FAKE_PORT",
+  exotelIn: "SWITCHBOARD_EXOTEL_IN_FAKE_PORT",
   smtpHttp: "SWITCHBOARD_SMTP_FAKE_HTTP_PORT",
   smtpImplicitTls: "SWITCHBOARD_SMTP_FAKE_PORT",
   smtpStarttls: "SWITCHBOARD_SMTP_FAKE_STARTTLS_PORT",

@@ -14,6 +14,9 @@ import { functionsLoginUrl, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { startClickSendFake } from "./fakes/clicksend.ts";
 import { startSendGridFake } from "./fakes/sendgrid.ts";
 import { startSmtpFake } from "./fakes/smtp.ts";
+import { startExotelFake } from "./fakes/exotel.ts";
+import { startTelnyxFake } from "./fakes/telnyx.ts";
+import { startTwilioFake } from "./fakes/twilio.ts";
 import { configureJwt, createApiKey, createJwtIssuer, createOpaqueApiKeys, type JwtIssuer } from "./jwt.ts";
 import { startPlatform } from "./platform.ts";
 
@@ -33,6 +36,13 @@ export interface StackStatus {
   CLICKSEND_FAKE_URL: string;
   SENDGRID_FAKE_URL: string;
   SENDGRID_FAKE_PUBLIC_KEY: string;
+  TWILIO_FAKE_URL: string;
+  TELNYX_FAKE_URL: string;
+  /** The Telnyx fake's webhook signing key (base64 Ed25519 public key), for connections' webhook_public_key. */
+  TELNYX_FAKE_PUBLIC_KEY: string;
+  /** Exotel's Singapore region (api.exotel.com); EXOTEL_IN_FAKE_URL is Mumbai (api.in.exotel.com). */
+  EXOTEL_FAKE_URL: string;
+  EXOTEL_IN_FAKE_URL: string;
   SMTP_FAKE_HOST: string;
   SMTP_FAKE_PORT: string;
   SMTP_FAKE_STARTTLS_PORT: string;
@@ -177,10 +187,18 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       startClickSendFake({ port: ports.clicksend, host }),
       startSendGridFake({ port: ports.sendgrid, host }),
       startSmtpFake({ host, implicitTlsPort: ports.smtpImplicitTls, starttlsPort: ports.smtpStarttls, httpPort: ports.smtpHttp }),
-    ]);
+      startTwilioFake({ port: ports.twilio, host }),
+      startTelnyxFake({ port: ports.telnyx, host }),
+      startExotelFake({ port: ports.exotel, inPort: ports.exotelIn, host }),
+    ] as const);
     // Close the fakes that did start even if another one failed.
     for (const fake of fakes) if (fake.status === "fulfilled") cleanups.push(() => fake.value.close());
-    const [clicksend, sendgrid, smtp] = [settled(fakes[0]), settled(fakes[1]), settled(fakes[2])];
+    const clicksend = settled(fakes[0]);
+    const sendgrid = settled(fakes[1]);
+    const smtp = settled(fakes[2]);
+    const twilio = settled(fakes[3]);
+    const telnyx = settled(fakes[4]);
+    const exotel = settled(fakes[5]);
     const caPemPath = join(config.stateDir, "smtp-fake-ca.pem");
     await writeFile(caPemPath, smtp.caPem);
 
@@ -263,6 +281,11 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       CLICKSEND_FAKE_URL: clicksend.url,
       SENDGRID_FAKE_URL: sendgrid.url,
       SENDGRID_FAKE_PUBLIC_KEY: sendgrid.publicKey,
+      TWILIO_FAKE_URL: twilio.url,
+      TELNYX_FAKE_URL: telnyx.url,
+      TELNYX_FAKE_PUBLIC_KEY: telnyx.publicKey,
+      EXOTEL_FAKE_URL: exotel.urls.sg,
+      EXOTEL_IN_FAKE_URL: exotel.urls.in,
       SMTP_FAKE_HOST: smtp.host,
       SMTP_FAKE_PORT: String(smtp.implicitTlsPort),
       SMTP_FAKE_STARTTLS_PORT: String(smtp.starttlsPort),

@@ -17,3 +17,14 @@ export function requireEnv(key: string): string {
 export function isHostedSupabase(): boolean {
   return Boolean(env("SB_REGION"));
 }
+
+/**
+ * The functions' public base URL (what providers post webhooks to):
+ * SWITCHBOARD_FUNCTIONS_URL, else the project's SUPABASE_URL + /functions/v1.
+ */
+export function functionsBaseUrl(): string | undefined {
+  const configured = env("SWITCHBOARD_FUNCTIONS_URL");
+  if (configured) return configured.replace(/\/+$/, "");
+  const project = env("SUPABASE_URL");
+  return project ? `${project.replace(/\/+$/, "")}/functions/v1` : undefined;
+}

@@ -1,7 +1,7 @@
 /**
- * The shared shape of a provider function (clicksend, smtp, sendgrid): a route table
- * from sub-paths to tools, a connection test, and webhook receivers. Each index.ts is
- * only this wiring.
+ * The shared shape of a provider function (clicksend, smtp, sendgrid, twilio, telnyx,
+ * exotel): a route table from sub-paths to tools, a connection test, webhook receivers,
+ * and number sync where the provider lists numbers. Each index.ts is only this wiring.
  */
 import { z } from "zod";
 import { authenticate, type Caller } from "./auth.ts";
@@ -9,9 +9,10 @@ import { asService } from "./db.ts";
 import { ApiError } from "./errors.ts";
 import { parseIdempotencyKey } from "./idempotency.ts";
 import { assertStorableJson, json, methodNotAllowed, readJsonObject, requestClient, serveJson, subPath } from "./http.ts";
-import type { TestConnectionResult } from "./providers/types.ts";
+import type { ProviderNumber } from "./providers/adapter.ts";
+import { ProviderError, type TestConnectionResult } from "./providers/types.ts";
 import { handleReconcile, type ProviderAsker } from "./reconcile.ts";
-import { networkPolicy, runTool } from "./tool-call.ts";
+import { networkPolicy, providerFailure, runTool } from "./tool-call.ts";
 import { toolFor } from "./tools/index.ts";
 import type { NetworkPolicy, ProviderName } from "./tools/types.ts";
 
@@ -116,6 +117,41 @@ async function recordTest(connectionId: string, ok: boolean, message: string, ac
     ${sql.json(requestClient(req) as never)}::jsonb)`;
 }
 
+/** Lists the numbers a stored connection's provider account holds (number sync). */
+export type NumberLister = (connection: {
+  credentials: Record<string, string>;
+  config: Record<string, unknown>;
+  network: NetworkPolicy;
+}) => Promise<ProviderNumber[]>;
+
+/**
+ * Syncs a connection's numbers from its provider, for an owner or admin of its workspace
+ * (or the service key): the provider's list goes to private.sync_phone_numbers, which
+ * adds, updates and deactivates (never deletes) and audits the sync.
+ */
+async function handleNumberSync(req: Request, provider: ProviderName, lister: NumberLister): Promise<Response> {
+  const body = await readJsonObject(req);
+  const caller: Caller = await authenticate(req, body);
+  if (caller.mode !== "user" && caller.mode !== "service") {
+    throw new ApiError("permission_denied", "only an owner or admin of the workspace (or the service key) can sync numbers");
+  }
+  const connectionId = optionalConnectionId(body.connection_id);
+  if (!connectionId) throw new ApiError("invalid_request", "connection_id is required");
+  const userId = caller.mode === "user" ? caller.userId : null;
+  const [{ found }] = await asService()<[{ found: { config: Record<string, unknown>; credentials: Record<string, string> } | null }]>`
+    select private.connection_for_admin(${userId}::uuid, ${connectionId}::uuid, ${provider}) as found`;
+  if (!found) throw new ApiError("not_found", "connection not found");
+  const numbers = await lister({ credentials: found.credentials, config: found.config, network: networkPolicy() })
+    .catch((error) => {
+      throw error instanceof ProviderError ? providerFailure(error) : error;
+    });
+  const sql = asService();
+  const [{ result }] = await sql<[{ result: Record<string, number> }]>`
+    select private.sync_phone_numbers(${userId}::uuid, ${connectionId}::uuid, ${sql.json(numbers as never)}::jsonb,
+                                      ${sql.json(requestClient(req) as never)}::jsonb) as result`;
+  return json({ connection_id: connectionId, listed: numbers.length, ...result });
+}
+
 export interface ProviderFunctionSpec {
   /** Function (folder) name, e.g. "clicksend". */
   name: string;
@@ -125,6 +161,8 @@ export interface ProviderFunctionSpec {
   testConnection: ConnectionTester;
   /** Webhook receivers by kind: /<name>/webhooks/<token>/<kind>. */
   webhooks?: Record<string, WebhookReceiver>;
+  /** For providers that list their numbers: POST /<name>/numbers/sync {connection_id}. */
+  listNumbers?: NumberLister;
   /**
    * For providers that can be asked what became of a call: POST /<name>/reconcile
    * (service key only) settles the calls closed as unknown for lack of an outcome.
@@ -154,6 +192,10 @@ export function providerFunction(spec: ProviderFunctionSpec): (req: Request) => 
       if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
       return await handleConnectionTest(req, spec.provider, spec.testConnection);
     }
+    if (path === "numbers/sync" && spec.listNumbers) {
+      if (req.method !== "POST") throw methodNotAllowed(req.method, ["POST"]);
+      return await handleNumberSync(req, spec.provider, spec.listNumbers);
+    }
     if (path === "reconcile" && spec.reconcile) {
       return await handleReconcile(req, spec.name, spec.provider, spec.reconcile);
     }
@@ -171,6 +213,18 @@ export async function recordEvents(token: string, provider: ProviderName, events
     select private.record_message_events(${token}, ${provider}, ${asService().json(events as never)}::jsonb) as result`;
   if (!result.ok) throw new ApiError("not_found", "unknown webhook");
   return { inserted: result.inserted ?? 0, duplicates: result.duplicates ?? 0 };
+}
+
+/** The connection a webhook token addresses with its credentials (signature checks), or not found. */
+export async function webhookConnectionSecrets(token: string, provider: ProviderName): Promise<{
+  connection_id: string;
+  config: Record<string, unknown>;
+  credentials: Record<string, string>;
+}> {
+  const [{ found }] = await asService()<[{ found: { connection_id: string; config: Record<string, unknown>; credentials: Record<string, string> } | null }]>`
+    select private.webhook_connection_secrets(${token}, ${provider}) as found`;
+  if (!found) throw new ApiError("not_found", "unknown webhook");
+  return found;
 }
 
 /** The connection (id, user, config) a webhook token addresses, or not found. */

@@ -6,7 +6,7 @@
 import type { Caller } from "./auth.ts";
 import { sha256Hex } from "./auth.ts";
 import { asService, isDatabaseUnavailable } from "./db.ts";
-import { env, isHostedSupabase } from "./env.ts";
+import { env, functionsBaseUrl, isHostedSupabase } from "./env.ts";
 import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
 import { IDEMPOTENCY_KEY_ARGUMENT, parseIdempotencyKey } from "./idempotency.ts";
 import { logFailure, zodIssues } from "./http.ts";
@@ -31,6 +31,8 @@ interface BeginResult {
   credentials?: Record<string, string>;
   config?: Record<string, unknown>;
   sender?: string | null;
+  /** Where the provider reports this send's status: a path under the functions' URL. */
+  status_callback?: string | null;
 }
 
 /**
@@ -46,6 +48,12 @@ export function networkPolicy(): NetworkPolicy {
       ? configuredPorts.split(",").map((p) => Number(p.trim())).filter(Number.isInteger)
       : isHostedSupabase() ? [25, 587] : [],
   };
+}
+
+/** The public URL of a status-callback path begin returned, when the functions' URL is known. */
+function statusCallbackUrl(path: string | null | undefined): string | undefined {
+  const base = functionsBaseUrl();
+  return path && base ? `${base}/${path}` : undefined;
 }
 
 /** Stable JSON (sorted keys) so equal requests hash equally for idempotency. */
@@ -68,7 +76,8 @@ function callerIdentity(caller: Caller) {
   }
 }
 
-function providerFailure(error: ProviderError): ApiError {
+/** A provider's failure in the public envelope: 502 for a refusal, 503/504 when it is unavailable. */
+export function providerFailure(error: ProviderError): ApiError {
   const permanent = ["auth", "forbidden", "insufficient_funds", "invalid", "too_large", "not_found", "permanent"].includes(error.kind);
   if (permanent) return new ApiError("provider_error", error.message, error.details);
   return new ApiError("provider_unavailable", error.message, error.details, error.kind === "timeout" ? 504 : 503);
@@ -233,6 +242,7 @@ export async function runTool(
       operationId,
       network: networkPolicy(),
       sender: result.sender ?? null,
+      statusCallbackUrl: statusCallbackUrl(result.status_callback),
     }, args);
   } catch (error) {
     const base = error instanceof ProviderError

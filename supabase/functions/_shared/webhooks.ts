@@ -12,6 +12,7 @@
  * cleaned-up copy would record something the provider never said.
  */
 import { z } from "zod";
+import { functionsBaseUrl } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { assertStorableJson, json, readBody, zodIssues } from "./http.ts";
 import { parseClickSendWebhook } from "./providers/clicksend.ts";
@@ -22,7 +23,9 @@ import {
   parseSendGridEvents,
   verifyEventWebhookSignature,
 } from "./providers/sendgrid.ts";
-import { recordEvents, type WebhookReceiver, webhookConnection } from "./provider-function.ts";
+import { recordEvents, type WebhookReceiver, webhookConnection, webhookConnectionSecrets } from "./provider-function.ts";
+import { DELIVERY_STATUSES, type DeliveryStatus, type MessagingAdapter, type WebhookEvent as AdapterEvent } from "./providers/adapter.ts";
+import { networkPolicy } from "./tool-call.ts";
 import type { ProviderName } from "./tools/types.ts";
 
 /** Webhook bodies are small; anything bigger is not a provider's. */
@@ -49,6 +52,11 @@ const webhookEvent = z.strictObject({
   // system's, on the same account) is not a link, and stays in the payload.
   operation_id: z.string().nullable().transform((value) => value !== null && z.guid().safeParse(value).success ? value : null),
   status: z.string().min(1).max(64).nullable(),
+  /** One status set for every provider (null: not a delivery status, e.g. an inbound message). */
+  delivery_status: z.enum(DELIVERY_STATUSES as [DeliveryStatus, ...DeliveryStatus[]]).nullable().default(null),
+  channel: z.enum(["sms", "mms", "whatsapp", "email", "voice"]).nullable().default(null),
+  /** An inbound message's receiving number (ours): attributes it to the number's member. */
+  our_number: z.string().min(1).max(40).nullable().default(null),
   // An e-mail address (at most 254 characters) or a phone number / sender id.
   recipient: z.string().min(1).max(320).nullable(),
   occurred_at: z.number().min(0).max(MAX_UNIX_SECONDS).nullable()
@@ -124,6 +132,16 @@ export function clicksendWebhook(kind: "receipts" | "inbound"): WebhookReceiver 
   return { methods: ["GET", "POST"], receive };
 }
 
+/** SendGrid's event names → the normalised delivery status (engagement events other than open are not statuses). */
+const SENDGRID_DELIVERY_STATUS: Record<string, DeliveryStatus> = {
+  processed: "queued",
+  deferred: "queued",
+  delivered: "delivered",
+  bounce: "undelivered",
+  dropped: "failed",
+  open: "read",
+};
+
 /** SendGrid's signed Event Webhook: POST only. */
 export const sendgridEventWebhook: WebhookReceiver = {
   methods: ["POST"],
@@ -148,6 +166,8 @@ export const sendgridEventWebhook: WebhookReceiver = {
       original_message_id: null,
       operation_id: event.operation_id,
       status: event.event,
+      delivery_status: SENDGRID_DELIVERY_STATUS[event.event] ?? null,
+      channel: "email",
       recipient: event.email ? event.email.toLowerCase() : null,
       occurred_at: event.timestamp,
       payload: event.raw,
@@ -155,3 +175,98 @@ export const sendgridEventWebhook: WebhookReceiver = {
     return json(await storeEvents(token, "sendgrid", events));
   },
 };
+
+/**
+ * The webhook receiver of a provider on the adapter interface (Twilio, Telnyx, Exotel):
+ * the URL token picks the connection; the adapter checks the provider's signature (with
+ * the connection's secret or public key) where the provider signs, and parses the body
+ * into normalised events, which are validated and stored like every provider's. Events
+ * of a kind other than the URL's are refused, so a receipt URL cannot be fed inbound
+ * messages. The reply is the adapter's (Twilio wants TwiML for an inbound message).
+ */
+export function adapterWebhook(
+  provider: ProviderName,
+  adapter: MessagingAdapter,
+  kinds: ReadonlyArray<AdapterEvent["kind"]>,
+): WebhookReceiver {
+  return {
+    methods: ["POST"],
+    async receive(req, token) {
+      const rawBody = new TextDecoder().decode(await readBody(req, MAX_WEBHOOK_BYTES));
+      refuseHostileJson(rawBody);
+      const request = { method: req.method, url: publicUrl(req), headers: req.headers, rawBody };
+      if (adapter.verifyWebhook) {
+        const connection = await webhookConnectionSecrets(token, provider);
+        const verified = await adapter.verifyWebhook(
+          { credentials: connection.credentials, config: connection.config, network: networkPolicy() },
+          request,
+        );
+        if (!verified) throw new ApiError("unauthorized", "invalid or stale webhook signature");
+      }
+      if (!adapter.parseWebhook) throw new ApiError("not_found", "this provider sends no webhooks");
+      const parsed = adapter.parseWebhook(request);
+      for (const event of parsed) {
+        if (!kinds.includes(event.kind)) {
+          throw new ApiError("invalid_request", `this webhook takes ${kinds.join(" and ")} events, not ${event.kind}`);
+        }
+      }
+      const events = parsed.map((event): WebhookEventInput =>
+        event.kind === "inbound"
+          ? {
+            event_type: "inbound_message",
+            provider_event_id: `inbound:${event.dedupe_key}`,
+            provider_message_id: event.provider_message_id,
+            original_message_id: null,
+            operation_id: null,
+            status: "received",
+            delivery_status: null,
+            channel: event.channel,
+            recipient: e164OrRaw(event.from),
+            our_number: e164OrRaw(event.to),
+            occurred_at: unixSeconds(event.occurred_at),
+            payload: { body: event.body, media_urls: event.media_urls },
+          }
+          : {
+            event_type: "delivery_receipt",
+            provider_event_id: `status:${event.dedupe_key}`,
+            provider_message_id: event.provider_message_id,
+            original_message_id: null,
+            operation_id: null,
+            status: event.provider_status.slice(0, 64),
+            delivery_status: event.status,
+            channel: event.channel ?? null,
+            recipient: event.recipient ? e164OrRaw(event.recipient) : null,
+            our_number: null,
+            occurred_at: unixSeconds(event.occurred_at),
+            payload: { provider_status: event.provider_status, ...(event.error_code ? { error_code: event.error_code } : {}) },
+          }
+      );
+      const stored = await storeEvents(token, provider, events);
+      if (adapter.webhookReply) {
+        const reply = adapter.webhookReply(parsed);
+        return new Response(reply.body, { status: reply.status, headers: { "content-type": reply.contentType } });
+      }
+      return json(stored);
+    },
+  };
+}
+
+/** An ISO instant as Unix seconds (what the stored event takes), or null. */
+function unixSeconds(iso: string | null | undefined): number | null {
+  if (!iso) return null;
+  const ms = Date.parse(iso);
+  return Number.isNaN(ms) ? null : Math.floor(ms / 1000);
+}
+
+/**
+ * The URL the provider posted to, as it signed it: behind the platform's gateway the
+ * request URL is internal (`/<function>/…` at another origin), so the functions' public
+ * base URL replaces its origin when known.
+ */
+function publicUrl(req: Request): string {
+  const url = new URL(req.url);
+  const base = functionsBaseUrl();
+  if (!base) return url.toString();
+  const path = url.pathname.replace(/^\/functions\/v1(?=\/)/, "");
+  return `${base}${path}${url.search}`;
+}

@@ -13,7 +13,8 @@
  *
  * A client is built from {credentials, config, network policy} (createClickSendClient),
  * so no call can skip the stored-config rules or the network guard: every request,
- * test included, goes through the guarded transport (providers/http.ts), and the MMS
+ * test included, goes through the shared HTTP transport (providers/transport.ts: guard,
+ * no redirects, timeouts, and the one "may this have been sent?" rule), and the MMS
  * media URL is judged before it is handed to ClickSend.
  *
  * Knows nothing about Supabase; runs unchanged in Deno and Node.
@@ -22,12 +23,14 @@ import { z } from "zod";
 import { ApiError } from "../errors.ts";
 import { guardUrl, type NetworkPolicy } from "../net/guard.ts";
 import { assertHeaderSafeCredentials, baseUrlField, optional, parseStoredConfig } from "./connection-config.ts";
-import { BASE_URL_TARGET, guardedFetch, isTransportVerdict, providerBaseUrl } from "./http.ts";
+import { providerBaseUrl } from "./http.ts";
+import type { AdapterContext, DeliveryStatus, MessagingAdapter, OutboundMessage, WebhookEvent } from "./adapter.ts";
+import { normalizePhoneNumber } from "./phone.ts";
 import { countSmsSegments } from "./sms-segments.ts";
+import { basicAuth, type ErrorDescription, providerFetch, type ProviderResponse } from "./transport.ts";
 import {
   type CallOptions,
   ProviderError,
-  type ProviderErrorKind,
   type ReadResult,
   type RecipientResult,
   type SendResult,
@@ -39,7 +42,6 @@ export const CLICKSEND_DEFAULT_BASE_URL = "https://rest.clicksend.com/v3";
 export const CLICKSEND_MAX_MESSAGES_PER_REQUEST = 1000;
 /** A sender id ClickSend accepts: a number in E.164, or an alphanumeric tag of 3-11 characters. */
 export const SENDER_ID_PATTERN = /^(\+[1-9][0-9]{1,14}|[A-Za-z0-9]{3,11})$/;
-const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_CONCURRENCY = 3;
 
 export interface ClickSendCredentials {
@@ -269,10 +271,7 @@ async function sendChunked(
     while (!failed && next < chunks.length) {
       const index = next++;
       try {
-        const envelope = await request(account, "POST", path, { body: envelopeFor(chunks[index]) }, {
-          ...options,
-          isSend: true,
-        });
+        const envelope = await request(account, "POST", path, { body: envelopeFor(chunks[index]) }, { ...options, acts: true });
         outcomes[index] = { ok: true, data: asObject(envelope.data) };
       } catch (error) {
         failed = true; // stop starting new requests: never fan out into a failing provider
@@ -493,7 +492,8 @@ async function testConnection(account: Account, options: CallOptions): Promise<T
 }
 
 // ---------------------------------------------------------------------------
-// HTTP
+// HTTP: every call goes through the shared transport (./transport.ts), which owns the
+// network guard, redirects, timeouts and the one "may this have been sent?" rule.
 // ---------------------------------------------------------------------------
 
 interface RequestParts {
@@ -501,131 +501,52 @@ interface RequestParts {
   query?: Record<string, string>;
 }
 
-/** One ClickSend call through the guarded transport: Basic auth, timeout, envelope parsing and error mapping. */
+/** One ClickSend call: Basic auth, JSON in and out. `acts`: the call can send messages. */
 async function request(
   account: Account,
   method: "GET" | "POST",
   path: string,
   parts: RequestParts,
-  options: CallOptions & { isSend?: boolean },
+  options: CallOptions & { acts?: boolean },
 ): Promise<Envelope> {
   const url = new URL(`${account.baseUrl}${path}`);
   for (const [k, v] of Object.entries(parts.query ?? {})) url.searchParams.set(k, v);
   const { username, api_key } = account.credentials;
-  const headers: Record<string, string> = {
-    Authorization: `Basic ${base64(`${username}:${api_key}`)}`,
-    Accept: "application/json",
-    // Never leave an idle pooled connection to ClickSend: Deno's fetch (2.9, hyper)
-    // silently re-sends a POST when a *reused* keep-alive connection is dropped after
-    // the request was written, i.e. a possible duplicate SMS. Verified against the
-    // fake's "drop" fault; costs one handshake per call, which sends can afford.
-    Connection: "close",
-  };
-  if (parts.body !== undefined) headers["Content-Type"] = "application/json";
-
-  const isSend = options.isSend === true;
-  let status: number;
-  let responseHeaders: Headers;
-  let text: string;
-  try {
-    const response = await guardedFetch(url, {
+  const response = await providerFetch(
+    { provider: "clicksend", displayName: "ClickSend", network: account.network },
+    {
       method,
-      headers,
+      url,
+      headers: {
+        Authorization: basicAuth(username, api_key),
+        ...(parts.body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
       body: parts.body === undefined ? undefined : JSON.stringify(parts.body),
-      signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-    }, { network: account.network, target: BASE_URL_TARGET, provider: "clicksend", displayName: "ClickSend", fetch: options.fetch });
-    status = response.status;
-    responseHeaders = response.headers;
-    text = await response.text();
-  } catch (error) {
-    if (isTransportVerdict(error)) throw error; // refused before connecting, or a redirect: never sent
-    throw networkError(error, isSend);
-  }
-  const envelope = parseEnvelope(text);
-  if (status >= 200 && status < 300) return envelope;
-  throw httpError(status, envelope, responseHeaders, isSend);
-}
-
-function parseEnvelope(text: string): Envelope {
-  try {
-    const parsed = JSON.parse(text);
-    return parsed && typeof parsed === "object" ? parsed as Envelope : {};
-  } catch {
-    return {}; // e.g. an HTML error page from a proxy
-  }
-}
-
-/** Maps a non-2xx ClickSend response to a ProviderError. */
-function httpError(status: number, envelope: Envelope, headers: Headers, isSend: boolean): ProviderError {
-  const details = {
-    provider: "clicksend" as const,
-    status,
-    ...(envelope.response_code ? { provider_code: envelope.response_code } : {}),
-  };
-  const said = envelope.response_msg ? `: ${envelope.response_msg}` : "";
-  const fail = (kind: ProviderErrorKind, message: string, extra: Json = {}, maybeSent = false) =>
-    new ProviderError(kind, `${message} (HTTP ${status}${said})`, { ...details, ...extra }, maybeSent);
-
-  if (status === 401) return fail("auth", "ClickSend rejected the credentials");
-  if (status === 403) return fail("forbidden", "ClickSend refused access");
-  if (status === 404) return fail("not_found", "ClickSend endpoint or resource not found");
-  if (status === 429) {
-    const retryAfter = retryAfterSeconds(headers);
-    return fail("rate_limited", "ClickSend rate limit reached", retryAfter === undefined ? {} : { retry_after: retryAfter });
-  }
-  if (status === 413) return fail("too_large", "Request too large for ClickSend");
-  if (status >= 500) {
-    // ClickSend has no idempotency: a 5xx on a send may still have been acted on.
-    return fail("unavailable", "ClickSend is unavailable", {}, isSend);
-  }
-  const errors = envelope.data && typeof envelope.data === "object" ? { errors: envelope.data } : {};
-  return fail(status === 400 || status === 422 ? "invalid" : "permanent", "ClickSend rejected the request", errors);
-}
-
-function retryAfterSeconds(headers: Headers): number | undefined {
-  for (const name of ["retry-after", "ratelimit-reset"]) {
-    const value = headers.get(name);
-    if (value === null) continue;
-    const seconds = Number(value);
-    if (Number.isFinite(seconds) && seconds >= 0) return Math.ceil(seconds);
-    const date = Date.parse(value); // Retry-After may be an HTTP date
-    if (!Number.isNaN(date)) return Math.max(0, Math.ceil((date - Date.now()) / 1000));
-  }
-  return undefined;
-}
-
-// Errors that prove the request never left: nothing can have been sent.
-// Node/undici puts the code in `cause`; Deno says "tcp connect error" / "dns error", and
-// "client error (Connect)" for anything before the request (a failed TLS handshake too).
-const NOT_CONNECTED =
-  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT|connection refused|tcp connect error|\(Connect\)|dns error|failed to lookup|are blocked|invalid url/i;
-
-/** Maps a fetch rejection (timeout, reset, refused) to a ProviderError. */
-function networkError(error: unknown, isSend: boolean): ProviderError {
-  const name = (error as { name?: string })?.name;
-  if (name === "TimeoutError" || name === "AbortError") {
-    return new ProviderError("timeout", "ClickSend did not answer in time.", { provider: "clicksend" }, isSend);
-  }
-  const description = describeError(error);
-  const neverConnected = NOT_CONNECTED.test(description);
-  return new ProviderError(
-    "unavailable",
-    neverConnected ? "Could not connect to ClickSend." : "The connection to ClickSend failed mid-request.",
-    { provider: "clicksend", cause: description.slice(0, 200) },
-    isSend && !neverConnected,
+      acts: options.acts === true,
+    },
+    describeClickSendError,
+    { fetch: options.fetch, timeoutMs: options.timeoutMs },
   );
+  return asObject(response.json) as Envelope; // a non-JSON 2xx (a proxy's page) reads as an empty envelope
 }
 
-/** Message and cause chain (undici hides the socket error code in `cause`). */
-function describeError(error: unknown): string {
-  const parts: string[] = [];
-  let current: unknown = error;
-  for (let depth = 0; current && depth < 4; depth++) {
-    const e = current as { message?: string; code?: string; cause?: unknown };
-    parts.push([e.code, e.message].filter(Boolean).join(" "));
-    current = e.cause;
-  }
-  return parts.join(" <- ");
+/**
+ * What ClickSend's envelope {http_code, response_code, response_msg, data} says about a
+ * failed call. Insufficient credit normally comes per message (INSUFFICIENT_CREDIT in a
+ * 200); should ClickSend refuse a whole request for it, that is "insufficient_funds".
+ */
+function describeClickSendError(response: ProviderResponse): ErrorDescription {
+  const envelope = asObject(response.json);
+  const code = stringOrUndefined(envelope.response_code);
+  const message = typeof envelope.response_msg === "string" && envelope.response_msg !== "" ? envelope.response_msg : undefined;
+  const data = envelope.data;
+  return {
+    ...(code !== undefined ? { code } : {}),
+    ...(message !== undefined ? { message } : {}),
+    // Field errors of a 400/422 (e.g. {media_file: "required"}).
+    ...(data && typeof data === "object" ? { errors: scrubSecrets(data) } : {}),
+    ...(code && /^INSUFFICIENT_(CREDIT|FUNDS|BALANCE)$/i.test(code) ? { kind: "insufficient_funds" as const } : {}),
+  };
 }
 
 function asProviderError(error: unknown): ProviderError {
@@ -753,6 +674,161 @@ function normaliseEvent(raw: Json): ClickSendWebhookEvent {
 }
 
 // ---------------------------------------------------------------------------
+// The MessagingAdapter (channels sms and mms)
+// ---------------------------------------------------------------------------
+
+/**
+ * ClickSend's words for a message's state → the normalised status: delivery-receipt
+ * codes (200 sent to the network, 201 on the handset, 3xx not delivered), history and
+ * receipt statuses (Queued, Scheduled, Sent, Delivered/Completed, Undelivered, Failed…)
+ * and the per-message answers of a send (SUCCESS, or an application code such as
+ * INVALID_RECIPIENT: the message never left). Null for a word ClickSend does not use.
+ */
+export function mapClickSendStatus(providerStatus: string): DeliveryStatus | null {
+  const word = providerStatus.trim().toUpperCase().replace(/[\s-]+/g, "_");
+  if (word === "200" || word === "SENT") return "sent";
+  if (word === "201" || word === "DELIVERED" || word === "COMPLETED") return "delivered";
+  if (/^3\d\d$/.test(word) || ["UNDELIVERED", "UNDELIVERABLE", "EXPIRED", "REJECTED"].includes(word)) return "undelivered";
+  if (["SUCCESS", "QUEUED", "SCHEDULED", "WAITAPPROVAL", "WAIT_APPROVAL", "PENDING"].includes(word)) return "queued";
+  if (["FAILED", "CANCELLED", "CANCELED", "BLOCKED"].includes(word) || Object.hasOwn(STATUS_EXPLANATIONS, word)) return "failed";
+  return null;
+}
+
+function adapterClient(ctx: AdapterContext): ClickSendClient {
+  return createClickSendClient({ credentials: ctx.credentials, config: ctx.config, network: ctx.network });
+}
+
+function sendMessage(ctx: AdapterContext, message: OutboundMessage): Promise<SendResult> {
+  if (message.channel !== "sms" && message.channel !== "mms") {
+    throw new ApiError("invalid_request", `ClickSend sends SMS and MMS, not ${message.channel}.`, { field: "channel" });
+  }
+  if (message.template) {
+    throw new ApiError("invalid_request", "ClickSend has no message templates: send a body.", { field: "template" });
+  }
+  const client = adapterClient(ctx);
+  // The database resolved the sender; null/absent: the connection's sender_id, else ClickSend's default.
+  const from = message.from ?? undefined;
+  const base = (to: string): SmsMessage => ({
+    to,
+    body: message.body ?? "",
+    custom_string: message.operationId,
+    ...(from ? { from } : {}),
+  });
+  const media = message.mediaUrls ?? [];
+  if (message.channel === "sms") {
+    if (media.length > 0) {
+      throw new ApiError("invalid_request", "An SMS carries no media: send it as MMS.", { field: "mediaUrls" });
+    }
+    return client.sendSms(message.to.map(base), ctx.options);
+  }
+  if (media.length !== 1) {
+    throw new ApiError("invalid_request", "A ClickSend MMS carries exactly one media file.", { field: "mediaUrls" });
+  }
+  const subject = message.subject?.trim();
+  if (!subject) throw new ApiError("invalid_request", "ClickSend requires an MMS subject.", { field: "subject" });
+  return client.sendMms({ media_file: media[0], messages: message.to.map((to) => ({ ...base(to), subject })) }, ctx.options);
+}
+
+function readHistory(ctx: AdapterContext, query: Record<string, unknown>): Promise<ReadResult> {
+  const channel = query.channel ?? query.kind ?? "sms";
+  if (channel !== "sms" && channel !== "mms") {
+    throw new ApiError("invalid_request", "ClickSend history is for channel sms or mms.", { field: "channel" });
+  }
+  const picked: HistoryQuery = {};
+  for (const key of ["page", "limit", "date_from", "date_to"] as const) {
+    const value = query[key];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+      throw new ApiError("invalid_request", `${key} must be a non-negative integer.`, { field: key });
+    }
+    picked[key] = value;
+  }
+  const client = adapterClient(ctx);
+  return channel === "mms" ? client.getMmsHistory(picked, ctx.options) : client.getSmsHistory(picked, ctx.options);
+}
+
+function phoneOrRaw(value: string | undefined): string | null {
+  if (!value) return null;
+  try {
+    return normalizePhoneNumber(value);
+  } catch {
+    return value; // an alphanumeric sender id, or a number ClickSend wrote its own way
+  }
+}
+
+const MEDIA_FIELDS = ["media_file", "_media_file_url", "media_url", "media"];
+
+function toWebhookEvent(event: ClickSendWebhookEvent): WebhookEvent {
+  const occurred_at = event.timestamp !== undefined && event.timestamp < 253_402_300_800
+    ? new Date(event.timestamp * 1000).toISOString()
+    : null;
+  const raw = event.raw;
+  if (event.kind === "delivery_receipt") {
+    const word = stringOrUndefined(raw.status);
+    const status = (event.status_code !== undefined ? mapClickSendStatus(event.status_code) : null) ??
+      (word !== undefined ? mapClickSendStatus(word) : null) ??
+      (/^\s*success/i.test(event.status_text ?? "") ? "sent" : /^\s*fail/i.test(event.status_text ?? "") ? "undelivered" : null);
+    if (status === null) {
+      throw new ApiError("invalid_request", "ClickSend delivery receipt with an unknown status.", {
+        status_code: event.status_code?.slice(0, 64) ?? null,
+      });
+    }
+    const providerStatus = (event.status_code ?? word ?? event.status_text ?? "").slice(0, 64);
+    return {
+      kind: "status",
+      provider_message_id: event.message_id,
+      status,
+      provider_status: providerStatus,
+      error_code: event.error_code ?? null,
+      recipient: phoneOrRaw(event.to),
+      occurred_at,
+      // A message gets several receipts (interim 200, final 201): one event per status.
+      dedupe_key: `receipt:${event.message_id}:${providerStatus}`,
+      channel: raw.message_type === "mms" ? "mms" : "sms",
+    };
+  }
+  const to = phoneOrRaw(event.to);
+  if (!to || !event.from) throw new ApiError("invalid_request", "ClickSend inbound message without its from and to numbers.");
+  const media_urls = MEDIA_FIELDS.map((name) => raw[name]).filter((v): v is string => typeof v === "string" && /^https?:\/\//i.test(v));
+  return {
+    kind: "inbound",
+    provider_message_id: event.message_id,
+    channel: media_urls.length > 0 || raw.message_type === "mms" ? "mms" : "sms",
+    from: phoneOrRaw(event.from) ?? event.from,
+    to,
+    body: event.body ?? "",
+    media_urls,
+    occurred_at,
+    dedupe_key: `inbound:${event.message_id}`,
+  };
+}
+
+/** The request's query string (GET rules put the fields there); none when the URL does not parse. */
+function webhookQuery(url: string): URLSearchParams | undefined {
+  try {
+    return new URL(url).searchParams;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * ClickSend as a MessagingAdapter for sms and mms: the client above, with the operation
+ * id as custom_string (echoed in receipts, replies and history). No verifyWebhook:
+ * ClickSend does not sign its pushes, the secret token in the webhook URL authenticates.
+ */
+export const clicksendAdapter: MessagingAdapter = {
+  provider: "clicksend",
+  send: sendMessage,
+  testCredentials: (ctx) => adapterClient(ctx).testConnection(ctx.options),
+  balance: (ctx) => adapterClient(ctx).getBalance(ctx.options),
+  history: readHistory,
+  parseWebhook: (request) =>
+    parseClickSendWebhook(request.headers.get("content-type"), request.rawBody, webhookQuery(request.url)).map(toWebhookEvent),
+  mapDeliveryStatus: mapClickSendStatus,
+};
+
+// ---------------------------------------------------------------------------
 // Small helpers
 // ---------------------------------------------------------------------------
 
@@ -783,11 +859,4 @@ function scrubSecrets(value: unknown): unknown {
     out[k] = scrubSecrets(v);
   }
   return out;
-}
-
-/** UTF-8 safe base64 (btoa alone throws on non-Latin-1 usernames). */
-function base64(text: string): string {
-  let binary = "";
-  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }

@@ -1,8 +1,8 @@
 /**
- * The HTTP transport of the HTTP adapters (ClickSend, SendGrid): every request they make
- * goes through guardedFetch, so the network guard runs on every route (send, read, test)
- * and no redirect is ever followed. Error classification ("may this have been sent?")
- * stays with each adapter, which knows its provider.
+ * The guarded fetch under the HTTP adapters' shared transport (./transport.ts): every
+ * request goes through guardedFetch, so the network guard runs on every route (send,
+ * read, test) and no redirect is ever followed. Error classification ("may this have
+ * been sent?") is the transport's `classify`, one rule for every provider.
  */
 import { ApiError } from "../errors.ts";
 import { type GuardTarget, guardUrl, type NetworkPolicy, UnresolvableHostError } from "../net/guard.ts";

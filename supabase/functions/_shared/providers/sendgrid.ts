@@ -4,8 +4,9 @@
  * A client is built from {credentials, config, network policy} (createSendGridClient):
  * the stored config is parsed by the connection-config rules (a CR/LF in from_name is a
  * 400, never forwarded), the API key only goes to SendGrid's own hosts unless the policy
- * allows custom provider hosts, and every request goes through the guarded transport
- * (providers/http.ts): network guard first, redirects never followed.
+ * allows custom provider hosts, and every request goes through the shared HTTP transport
+ * (providers/transport.ts): network guard first, redirects never followed, and the one
+ * "may this have been sent?" rule (a 5xx or a cut-off on a send: maybe sent).
  *
  * Knows SendGrid's wire format and nothing about Supabase. Runtime-neutral (Deno and
  * Node): fetch, crypto.subtle, TextEncoder and atob only.
@@ -22,14 +23,9 @@ import {
   storedEmail,
 } from "./connection-config.ts";
 import type { MailMessage } from "./email.ts";
-import { BASE_URL_TARGET, guardedFetch, isTransportVerdict, providerBaseUrl } from "./http.ts";
-import {
-  type CallOptions,
-  ProviderError,
-  type ProviderErrorDetails,
-  type SendResult,
-  type TestConnectionResult,
-} from "./types.ts";
+import { providerBaseUrl } from "./http.ts";
+import { type ErrorDescription, providerFetch, type ProviderResponse } from "./transport.ts";
+import { type CallOptions, ProviderError, type SendResult, type TestConnectionResult } from "./types.ts";
 
 export const SENDGRID_BASE_URL = "https://api.sendgrid.com";
 export const SENDGRID_EU_BASE_URL = "https://api.eu.sendgrid.com";
@@ -40,8 +36,6 @@ export const EVENT_WEBHOOK_SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Sign
 export const EVENT_WEBHOOK_TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp";
 /** custom_args key carrying our operation id; SendGrid echoes it on every event. */
 export const OPERATION_ID_ARG = "switchboard_operation_id";
-
-const DEFAULT_TIMEOUT_MS = 15_000;
 
 export interface SendGridCredentials {
   api_key: string;
@@ -129,161 +123,59 @@ export function createSendGridClient(connection: SendGridConnection): SendGridCl
 }
 
 // ---------------------------------------------------------------------------
-// HTTP plumbing
+// HTTP: every call goes through the shared transport (./transport.ts), which owns the
+// network guard, redirects, timeouts and the one "may this have been sent?" rule.
 // ---------------------------------------------------------------------------
 
-interface SendGridErrorBody {
-  errors?: { message?: string; field?: string | null; help?: unknown }[];
-  id?: string;
-}
-
 /**
- * Connect-phase failures (nothing was written to the server). Anything else after
- * fetch() started may have reached SendGrid, so it counts as "maybe sent".
- * Node/undici puts a code on `cause`; Deno only has the message.
+ * One SendGrid call. Never retried: a send that timed out, was cut off or got a 5xx
+ * may have been accepted, and sending it twice is worse.
  */
-const CONNECT_ERROR_CODES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "CERT_HAS_EXPIRED",
-  "DEPTH_ZERO_SELF_SIGNED_CERT",
-  "SELF_SIGNED_CERT_IN_CHAIN",
-  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
-  "ERR_TLS_CERT_ALTNAME_INVALID",
-]);
-// Deno: "client error (Connect): tcp connect error …", "dns error …", TLS failures, and
-// its own refusals ("Requests to port 1 are blocked", missing --allow-net).
-const CONNECT_ERROR_MESSAGE =
-  /\(Connect\)|tcp connect error|connection refused|dns error|failed to lookup|invalid peer certificate|certificate|are blocked|requires net access/i;
-
-function isConnectError(err: unknown): boolean {
-  const cause = (err as { cause?: { code?: unknown; message?: unknown } })?.cause;
-  if (typeof cause?.code === "string" && CONNECT_ERROR_CODES.has(cause.code)) return true;
-  const text = `${(err as Error)?.message ?? ""} ${typeof cause?.message === "string" ? cause.message : ""}`;
-  return CONNECT_ERROR_MESSAGE.test(text);
-}
-
-interface RawResponse {
-  status: number;
-  headers: Headers;
-  body: unknown;
-}
-
-/**
- * One request with a hard timeout that also covers reading the body. Never retries:
- * a POST that timed out may have been accepted, and sending it twice is worse.
- */
-async function request(
+function request(
   account: Account,
   method: "GET" | "POST",
   path: string,
   body: unknown,
   options: CallOptions,
-  readBody: (status: number) => boolean,
-): Promise<RawResponse> {
-  const controller = new AbortController();
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    controller.abort();
-  }, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-  const mayHaveSent = method === "POST";
-  try {
-    let res: Response;
-    try {
-      res = await guardedFetch(`${account.baseUrl}${path}`, {
-        method,
-        headers: {
-          authorization: `Bearer ${account.apiKey}`,
-          accept: "application/json",
-          // Never reuse a pooled connection: Deno's fetch (hyper) silently re-sends a
-          // request whose reused keep-alive connection closes without an answer, even
-          // after the body went out (observed with Deno 2.9). For a send that means a
-          // possible duplicate e-mail; a fresh connection per call costs a handshake.
-          connection: "close",
-          ...(body === undefined ? {} : { "content-type": "application/json" }),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-        signal: controller.signal,
-      }, { network: account.network, target: BASE_URL_TARGET, provider: "sendgrid", displayName: "SendGrid", fetch: options.fetch });
-    } catch (err) {
-      if (isTransportVerdict(err)) throw err; // refused before connecting, or a redirect: never sent
-      if (timedOut) {
-        throw new ProviderError(
-          "timeout",
-          `SendGrid did not answer within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`,
-          { provider: "sendgrid" },
-          mayHaveSent,
-        );
-      }
-      const connect = isConnectError(err);
-      throw new ProviderError(
-        "unavailable",
-        connect ? "Could not connect to SendGrid" : "The connection to SendGrid failed",
-        { provider: "sendgrid" },
-        mayHaveSent && !connect,
-      );
-    }
-    if (!readBody(res.status)) {
-      // The status says it all (202 has an empty body): don't wait on the stream.
-      await res.body?.cancel().catch(() => {});
-      return { status: res.status, headers: res.headers, body: null };
-    }
-    let parsed: unknown = null;
-    try {
-      const text = await res.text();
-      parsed = text === "" ? null : JSON.parse(text);
-    } catch {
-      // An unreadable or non-JSON body (e.g. a proxy's HTML page) still has a status.
-      parsed = null;
-    }
-    return { status: res.status, headers: res.headers, body: parsed };
-  } finally {
-    clearTimeout(timer);
-  }
+  acts: boolean,
+): Promise<ProviderResponse> {
+  return providerFetch(
+    { provider: "sendgrid", displayName: "SendGrid", network: account.network },
+    {
+      method,
+      url: `${account.baseUrl}${path}`,
+      headers: {
+        Authorization: `Bearer ${account.apiKey}`,
+        ...(body === undefined ? {} : { "Content-Type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      acts,
+    },
+    describeSendGridError,
+    { fetch: options.fetch, timeoutMs: options.timeoutMs },
+  );
 }
 
-/** Maps a non-2xx SendGrid answer to a ProviderError, keeping SendGrid's errors[]. */
-function errorFromResponse(res: RawResponse): ProviderError {
-  const body = (res.body ?? {}) as SendGridErrorBody;
+/** What SendGrid's error body {errors: [{message, field, help}], id?} says, kept for the caller. */
+function describeSendGridError(response: ProviderResponse): ErrorDescription {
+  const body = (response.json && typeof response.json === "object" ? response.json : {}) as {
+    errors?: unknown;
+    id?: unknown;
+  };
   const errors = Array.isArray(body.errors) ? body.errors : undefined;
-  const first = errors?.[0];
-  const providerMessage = typeof first?.message === "string" ? first.message : undefined;
-  const details: ProviderErrorDetails = { provider: "sendgrid", status: res.status };
-  if (errors) details.errors = errors;
-  if (typeof first?.field === "string") details.field = first.field;
-  if (typeof body.id === "string") details.provider_code = body.id;
-  const say = (fallback: string) => (providerMessage ? `SendGrid: ${providerMessage}` : fallback);
-
-  switch (true) {
-    case res.status === 400:
-      return new ProviderError("invalid", say("SendGrid rejected the request"), details);
-    case res.status === 401:
-      return new ProviderError("auth", say("SendGrid refused the API key"), details);
-    case res.status === 403:
-      // Missing scope, unverified sender (field "from") or a temporary block.
-      return new ProviderError("forbidden", say("SendGrid denied access"), details);
-    case res.status === 404:
-      return new ProviderError("not_found", say("SendGrid resource not found"), details);
-    case res.status === 413:
-      return new ProviderError("too_large", say("The message is too large for SendGrid (30 MB limit)"), details);
-    case res.status === 429: {
-      const reset = Number(res.headers.get("x-ratelimit-reset"));
-      if (Number.isFinite(reset) && reset > 0) {
-        details.rate_limit_reset = reset;
-        details.retry_after = Math.max(0, Math.ceil(reset - Date.now() / 1000));
-      }
-      return new ProviderError("rate_limited", say("SendGrid rate limit reached"), details);
-    }
-    case res.status >= 500:
-      return new ProviderError("unavailable", say(`SendGrid answered ${res.status}`), details);
-    default:
-      return new ProviderError("permanent", say(`SendGrid answered ${res.status}`), details);
+  const first = (errors?.[0] ?? {}) as { message?: unknown; field?: unknown };
+  const details: Record<string, unknown> = {};
+  if (typeof first.field === "string") details.field = first.field; // e.g. "from": an unverified sender
+  if (response.status === 429) {
+    const reset = Number(response.headers.get("x-ratelimit-reset"));
+    if (Number.isFinite(reset) && reset > 0) details.rate_limit_reset = reset; // Unix seconds
   }
+  return {
+    ...(typeof body.id === "string" ? { code: body.id } : {}),
+    ...(typeof first.message === "string" && first.message !== "" ? { message: first.message } : {}),
+    ...(errors ? { errors } : {}),
+    details,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -327,8 +219,8 @@ export function buildMailSendBody(config: SendGridConfig, mail: SendGridMail, op
 
 async function sendMail(account: Account, mail: SendGridMail, options: SendMailOptions): Promise<SendResult> {
   const body = buildMailSendBody(account.config, mail, options.operationId);
-  const res = await request(account, "POST", "/v3/mail/send", body, options, (status) => status >= 300);
-  if (res.status !== 202 && res.status !== 200) throw errorFromResponse(res);
+  // 202: queued. 200 only happens in sandbox mode: validated, nothing sent.
+  const res = await request(account, "POST", "/v3/mail/send", body, options, true);
 
   const sandbox = res.status === 200;
   const messageId = res.headers.get("x-message-id") ?? undefined;
@@ -352,15 +244,17 @@ async function sendMail(account: Account, mail: SendGridMail, options: SendMailO
 }
 
 async function testConnection(account: Account, options: CallOptions): Promise<TestConnectionResult> {
-  const res = await request(account, "GET", "/v3/scopes", undefined, options, () => true);
-  if (res.status !== 200) {
-    const err = errorFromResponse(res);
-    if (err.kind === "auth" || err.kind === "forbidden") {
-      return { ok: false, message: err.message, details: { status: res.status, errors: err.details.errors } };
+  let res: ProviderResponse;
+  try {
+    res = await request(account, "GET", "/v3/scopes", undefined, options, false);
+  } catch (err) {
+    // A refused key or account is the test's answer; outages and redirects still throw.
+    if (err instanceof ProviderError && (err.kind === "auth" || err.kind === "forbidden")) {
+      return { ok: false, message: err.message, details: { status: err.details.status, errors: err.details.errors } };
     }
     throw err;
   }
-  const scopes = (res.body as { scopes?: unknown })?.scopes;
+  const scopes = (res.json as { scopes?: unknown })?.scopes;
   const granted = Array.isArray(scopes) ? scopes.filter((s): s is string => typeof s === "string") : [];
   const missing = ["mail.send"].filter((scope) => !granted.includes(scope));
   if (missing.length > 0) {

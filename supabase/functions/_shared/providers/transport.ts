@@ -72,13 +72,18 @@ export async function providerFetch(
   describe: (response: ProviderResponse) => ErrorDescription = () => ({}),
   options: CallOptions = {},
 ): Promise<ProviderResponse> {
+  // Header names are case-insensitive: merged through Headers, so an adapter's "accept"
+  // replaces the default and no spelling of "connection" can combine with ours.
+  const headers = new Headers(request.headers);
+  if (!headers.has("accept")) headers.set("Accept", "application/json");
+  // Never an idle pooled connection: Deno's fetch silently re-sends a POST when a reused
+  // keep-alive connection drops after the request was written (a duplicate message).
+  headers.set("Connection", "close");
   let response: ProviderResponse;
   try {
     const answer = await guardedFetch(request.url, {
       method: request.method,
-      // Never an idle pooled connection: Deno's fetch silently re-sends a POST when a reused
-      // keep-alive connection drops after the request was written (a duplicate message).
-      headers: { Accept: "application/json", ...request.headers, Connection: "close" },
+      headers,
       body: request.body,
       signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     }, {
@@ -178,10 +183,12 @@ export function retryAfterSeconds(headers: Headers): number | undefined {
 }
 
 // Errors that prove the request never left: nothing can have been sent.
-// Node/undici puts the code in `cause`; Deno says "tcp connect error" / "dns error", and
-// "client error (Connect)" for anything before the request (a failed TLS handshake too).
+// Node/undici puts the code in `cause` (a refused certificate fails the TLS handshake,
+// before any of the request is written); Deno says "tcp connect error" / "dns error",
+// "client error (Connect)" for anything before the request (a failed TLS handshake too),
+// and "Requires net access" when its permissions refuse the host.
 const NOT_CONNECTED =
-  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT|connection refused|tcp connect error|\(Connect\)|dns error|failed to lookup|are blocked|invalid url/i;
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ENETUNREACH|EHOSTUNREACH|UND_ERR_CONNECT_TIMEOUT|CERT_HAS_EXPIRED|CERT_NOT_YET_VALID|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT|ERR_TLS_CERT_ALTNAME_INVALID|connection refused|tcp connect error|\(Connect\)|dns error|failed to lookup|are blocked|requires net access|invalid url/i;
 
 /** A fetch rejection (timeout, reset, refused) as a ProviderError. */
 export function networkFailure(endpoint: ProviderEndpoint, error: unknown, acts: boolean): ProviderError {

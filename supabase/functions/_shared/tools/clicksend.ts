@@ -6,26 +6,13 @@
  */
 import { z } from "zod";
 import { type ClickSendClient, createClickSendClient, SENDER_ID_PATTERN } from "../providers/clicksend.ts";
-import { normalizePhoneNumber } from "../providers/phone.ts";
 import { countSmsSegments } from "../providers/sms-segments.ts";
+import { phoneNumber } from "./messaging.ts";
 import type { ToolContext, ToolDefinition } from "./types.ts";
 
 // ---------------------------------------------------------------------------
 // Shared field schemas
 // ---------------------------------------------------------------------------
-
-/** One phone number, normalised to E.164; invalid numbers become a validation issue. */
-const phoneNumber = z
-  .string()
-  .max(40)
-  .transform((value, ctx) => {
-    try {
-      return normalizePhoneNumber(value);
-    } catch (error) {
-      ctx.issues.push({ code: "custom", message: (error as Error).message, input: value });
-      return z.NEVER;
-    }
-  });
 
 /** Recipient list: validated, normalised, then de-duplicated (first occurrence wins). */
 const recipients = (max: number) =>

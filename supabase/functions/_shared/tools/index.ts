@@ -1,10 +1,31 @@
 /** Every tool, by capability key. The database's capability rows mirror this list. */
+import { exotelAdapter } from "../providers/exotel.ts";
+import { telnyxAdapter } from "../providers/telnyx.ts";
+import { twilioAdapter } from "../providers/twilio.ts";
 import { clicksendTools } from "./clicksend.ts";
+import { messagingTools } from "./messaging.ts";
 import { sendgridTools } from "./sendgrid.ts";
 import { smtpTools } from "./smtp.ts";
 import type { ToolDefinition } from "./types.ts";
 
-export const allTools: ToolDefinition[] = [...clicksendTools, ...smtpTools, ...sendgridTools] as ToolDefinition[];
+export const twilioTools = messagingTools({ provider: "twilio", prefix: "twilio", adapter: twilioAdapter, channels: ["sms", "mms", "whatsapp"] });
+export const telnyxTools = messagingTools({ provider: "telnyx", prefix: "telnyx", adapter: telnyxAdapter, channels: ["sms", "mms"] });
+// Exotel's balance endpoint is not documented for every account: no balance tool.
+export const exotelTools = messagingTools({
+  provider: "exotel",
+  prefix: "exotel",
+  adapter: { ...exotelAdapter, balance: undefined },
+  channels: ["sms", "whatsapp"],
+});
+
+export const allTools: ToolDefinition[] = [
+  ...clicksendTools,
+  ...smtpTools,
+  ...sendgridTools,
+  ...twilioTools,
+  ...telnyxTools,
+  ...exotelTools,
+] as ToolDefinition[];
 
 export const toolsByCapability: ReadonlyMap<string, ToolDefinition> = new Map(allTools.map((t) => [t.capability, t]));
 

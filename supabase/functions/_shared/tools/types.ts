@@ -14,7 +14,7 @@ import type { CallOptions, ReadResult, SendResult } from "../providers/types.ts"
  */
 export type { NetworkPolicy };
 
-export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid";
+export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid" | "twilio" | "telnyx" | "exotel";
 
 export interface ToolContext {
   /** Decrypted credentials from Vault, exactly as stored for the connection. */
@@ -31,6 +31,8 @@ export interface ToolContext {
    * to let the provider use the connection's own default.
    */
   sender?: string | null;
+  /** Where the provider should report this send's status (the connection's webhook), when it takes one per send. */
+  statusCallbackUrl?: string;
   options?: CallOptions;
 }
 

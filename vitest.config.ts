@@ -82,6 +82,7 @@ export default defineConfig({
             "tests/e2e/sdk.test.ts",
             "tests/e2e/providers-clicksend.test.ts",
             "tests/e2e/idempotency-argument.test.ts",
+            "tests/e2e/routes.test.ts",
           ],
           globalSetup: ["tests/pooled/global-setup.ts"],
           testTimeout: 60_000,

@@ -39,7 +39,9 @@ import { startStack, type StackHandle, type StackStatus } from "../packages/devs
 import { cpuMeter, type CpuReport } from "./lib/cpu.ts";
 import { checkData, DEFAULT_SPEC, generateData, type DataReport } from "./lib/datagen.ts";
 import { explainMarkdown, explainSession, type ExplainCapture } from "./lib/explain.ts";
-import { createFixture, createMemberSmsAgents, createSmsAgents, type BenchAgent, type BenchFixture } from "./lib/fixture.ts";
+import { createFixture, createMemberSmsAgents, createRoutedSmsAgent, createSmsAgents, type BenchAgent, type BenchFixture } from "./lib/fixture.ts";
+import { TELNYX_FAKE_API_KEY, TELNYX_FAKE_NUMBERS } from "../packages/devstack/src/fakes/telnyx.ts";
+import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN, TWILIO_FAKE_NUMBERS } from "../packages/devstack/src/fakes/twilio.ts";
 import { HttpClient } from "./lib/http.ts";
 import { startLockSampler, type LockReport } from "./lib/locks.ts";
 import { startPgCounter } from "./lib/pg-counter.ts";
@@ -55,7 +57,7 @@ const DB_NAME = process.env.BENCH_DATABASE || "switchboard_bench";
 if (!/^[a-z_][a-z0-9_]*$/.test(DB_NAME)) throw new Error(`BENCH_DATABASE must be a plain lower-case identifier, got ${JSON.stringify(DB_NAME)}`);
 
 // `--only a,b` (or `--only a --only b`): run only these measurements.
-const PHASES = ["db", "edge", "breakdown", "discovery", "bulk", "concurrency", "round_trips", "grant64"] as const;
+const PHASES = ["db", "edge", "breakdown", "discovery", "bulk", "concurrency", "round_trips", "grant64", "failover"] as const;
 type Phase = (typeof PHASES)[number];
 function selectedPhases(argv: string[]): Set<Phase> | undefined {
   const names: string[] = [];
@@ -614,6 +616,32 @@ async function discoveryRow(
       `${failures ? ` ${failures} failures (first: ${firstFailure}).` : ""}`,
   });
 
+  if (v.id === "discovery_p50") {
+    // What the same grants listed as one tool per capability and account (the list before
+    // channel tools), counted from the same rights: the same-run baseline of the list's size.
+    const sql = postgres(ctx.dbUrl, { max: 1, onnotice: () => {} });
+    try {
+      const [{ n }] = await sql`select count(*)::int as n from private.agent_rights(${v.agent.id}::uuid) r
+                                join public.integration_capabilities c on c.provider_id = r.provider_id
+                                where r.dead_reason is null and c.required_scope = any (r.scopes) and (r.can_send or not c.sends_messages)`;
+      rows.push({
+        id: "tool_list_size",
+        name: "Tool list of the 20-grant agent: tools (one per capability, accounts as an argument)",
+        unit: "tools",
+        measured: toolCount,
+        baseline: n,
+        ratio: round(toolCount / n, 2),
+        overhead: null,
+        budget: "smaller than one tool per capability and account",
+        met: toolCount < n,
+        notes: `${toolCount} tools in ${bytes} bytes (openai); one per capability and account would be ${n} tools ` +
+          "(the reference run before channel tools listed 52 tools in 108 613 bytes).",
+      });
+    } finally {
+      await sql.end({ timeout: 2 });
+    }
+  }
+
   const session = await explainSession(ctx.dbUrl);
   try {
     const stmt = `select private.list_tools_for_caller(null, null, $1, 'openai') as result`;
@@ -622,6 +650,95 @@ async function discoveryRow(
   } finally {
     await session.close();
   }
+}
+
+// ---------------------------------------------------------------------------
+// 3b. Failover
+// ---------------------------------------------------------------------------
+
+/** API requests a fake has answered (its /__fake counters, control requests left out). */
+async function fakeApiRequests(base: string, prefix: string): Promise<number> {
+  const res = await fetch(`${base}/__fake/requests`);
+  const { requests } = await res.json() as { requests: Record<string, number> };
+  return Object.entries(requests).filter(([k]) => k.includes(prefix)).reduce((a, [, n]) => a + n, 0);
+}
+
+/**
+ * sms_send over a route Twilio → Telnyx, alternating: Twilio takes it (the baseline), and
+ * Twilio answers 429 (a fault queued just before), so the send fails over to Telnyx.
+ * Counts provider requests per send on the fakes and times both.
+ */
+async function benchFailover(ctx: Context) {
+  markLoad("failover");
+  const n = Number(process.env.BENCH_FAILOVER_N ?? 200);
+  log(`3b. Failover: ${n} × sms_send over a route Twilio → Telnyx, alternating a plain send and one Twilio refuses (429)`);
+  const sql = postgres(ctx.dbUrl, { max: 2, onnotice: () => {} });
+  const agent = await createRoutedSmsAgent(sql, ctx.fx, ctx.status, {
+    twilio: { credentials: { account_sid: TWILIO_FAKE_ACCOUNT, auth_token: TWILIO_FAKE_AUTH_TOKEN }, number: TWILIO_FAKE_NUMBERS.primary },
+    telnyx: { credentials: { api_key: TELNYX_FAKE_API_KEY }, number: TELNYX_FAKE_NUMBERS.primary },
+  }).finally(() => sql.end({ timeout: 2 }));
+  const twilio = ctx.status.TWILIO_FAKE_URL;
+  const telnyx = ctx.status.TELNYX_FAKE_URL.replace(/\/v2\/?$/, "");
+  const client = new HttpClient(1);
+  const send = (i: number) => client.request(`${ctx.status.FUNCTIONS_URL}/agent-tools`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${agent.key}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: "sms_send", arguments: { to: [`+1415555${String(1000 + (i % 9000)).padStart(4, "0")}`], body: `${BODY} ${i}` } }),
+  });
+  const plain: number[] = [];
+  const failedOver: number[] = [];
+  const requests = { plain: 0, failedOver: 0 };
+  let failures = 0;
+  try {
+    for (let i = 0; i < 20 + 2 * n; i++) {
+      const keep = i >= 20;
+      const over = i % 2 === 1;
+      if (over) {
+        await fetch(`${twilio}/__fake/faults`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "http429", count: 1 }) });
+      }
+      const before = (await fakeApiRequests(twilio, "/Messages.json")) + (await fakeApiRequests(telnyx, "/v2/messages"));
+      const t = nowMs();
+      const res = await send(i);
+      const elapsed = nowMs() - t;
+      const after = (await fakeApiRequests(twilio, "/Messages.json")) + (await fakeApiRequests(telnyx, "/v2/messages"));
+      const body = JSON.parse(res.body);
+      if (res.status !== 200 || body.provider !== (over ? "telnyx" : "twilio")) failures++;
+      if (!keep) continue;
+      (over ? failedOver : plain).push(elapsed);
+      requests[over ? "failedOver" : "plain"] += after - before;
+    }
+  } finally {
+    client.close();
+  }
+  const p = summarize(plain);
+  const f = summarize(failedOver);
+  const perPlain = round(requests.plain / n, 2);
+  const perOver = round(requests.failedOver / n, 2);
+  details.failover = { iterations: n, plain: ms(p), failed_over: ms(f), provider_requests_per_send: { plain: perPlain, failed_over: perOver }, failures };
+  rows.push({
+    id: "failover_provider_requests",
+    name: "Failover: provider requests per sms_send that failed over (Twilio 429 → Telnyx)",
+    unit: "requests",
+    measured: perOver,
+    baseline: perPlain,
+    ratio: round(perOver / perPlain, 2),
+    overhead: round(perOver - perPlain, 2),
+    budget: "at most one provider round trip more than a send that did not fail over",
+    met: perOver - perPlain <= 1 && failures === 0,
+    notes: `${n} sends each way; ${failures} failures (a send not answered 200 by the expected provider).`,
+  });
+  rows.push({
+    id: "failover_latency",
+    name: "Failover: latency of an sms_send that failed over vs one that did not (p50)",
+    unit: "ms",
+    measured: round(f.p50),
+    baseline: round(p.p50),
+    ratio: round(f.p50 / p.p50, 2),
+    overhead: round(f.p50 - p.p50),
+    budget: "reported (one refused provider request and one database round trip more)",
+    met: failures === 0,
+    notes: `p95 ${f.p95.toFixed(3)} ms vs ${p.p95.toFixed(3)} ms.`,
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -1198,13 +1315,14 @@ async function main() {
     if (run("concurrency")) await benchConcurrency(ctx);
     if (run("grant64")) await benchGrant64(ctx);
     if (run("round_trips")) await benchStructure(ctx);
+    if (run("failover")) await benchFailover(ctx);
 
     // Order rows as the budgets are listed; rows added later go last, so row numbers stay
     // comparable with earlier runs.
     const order = ["db_work_p50", "round_trips", "edge_overhead_p50", "edge_throughput", "discovery_p50", "bulk_requests", "bulk_wall", "bulk_quota",
       "concurrency_quota", "grant64_throughput", "grant64_p99", "grant64_lock_waiters", "grant64_quota",
       "db_work_member_p50", "discovery_member_p50", "grant64_member_throughput", "grant64_member_p99", "grant64_member_lock_waiters",
-      "grant64_member_quota"];
+      "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency"];
     rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
     const env = await environment(ctx, data, (nowMs() - started) / 1000);
     const missed = rows.filter((r) => !r.met);

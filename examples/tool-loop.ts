@@ -7,9 +7,10 @@
  *     {type:"tool_use"} → user message with {type:"tool_result"} blocks.
  *
  * No model API is reachable from the local stack, so a scripted "model" stands in for
- * the real one: it first asks for clicksend_send_sms, reads the result, then answers.
+ * the real one: it first asks for sms_send, reads the result, then answers.
  * Everything else is the real thing: the tools come from Switchboard's live grants, the
- * calls go through the agent-tools function, the SMS reaches the ClickSend fake.
+ * calls go through the agent-tools function, the SMS reaches the provider fake the
+ * agent's route picks.
  *
  *   npm start                      # in another terminal: stack + demo agent
  *   npx tsx examples/tool-loop.ts  # uses DEMO_AGENT_KEY from .devstack/state.json
@@ -46,10 +47,10 @@ async function runTool(name: string, args: unknown): Promise<{ ok: boolean; cont
   }
 }
 
-/** The SMS tool's name as listed (it carries an account suffix when the agent holds two SMS accounts). */
+/** The SMS channel tool's name, as listed (one tool, whichever SMS accounts the agent holds). */
 const smsToolName = (names: string[]) => {
-  const name = names.find((n) => n === "clicksend_send_sms" || n.startsWith("clicksend_send_sms__"));
-  if (!name) throw new Error(`the agent has no SMS tool (tools: ${names.join(", ") || "none"}); grant it ClickSend "sms"`);
+  const name = names.find((n) => n === "sms_send");
+  if (!name) throw new Error(`the agent has no SMS tool (tools: ${names.join(", ") || "none"}); grant it "sms" on an SMS account`);
   return name;
 };
 

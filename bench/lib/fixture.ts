@@ -288,3 +288,31 @@ export async function createMemberSmsAgents(
   });
   return { memberPermissionId, agents };
 }
+
+/**
+ * A routed SMS agent for the failover measurement: in the owner's personal workspace, a
+ * Twilio and a Telnyx account (the fakes, one number each), the workspace's SMS route
+ * Twilio → Telnyx, and an agent granted sms on both (no daily limit). Returns the agent.
+ */
+export async function createRoutedSmsAgent(
+  sql: Sql,
+  fx: BenchFixture,
+  status: StackStatus,
+  accounts: { twilio: { credentials: object; number: string }; telnyx: { credentials: object; number: string } },
+): Promise<BenchAgent> {
+  return asUser(sql, fx.user, async (tx) => {
+    const twilio = await rpc(tx, "create_connection", {
+      p_provider: "twilio", p_name: "Bench Twilio", p_credentials: accounts.twilio.credentials, p_config: { base_url: status.TWILIO_FAKE_URL },
+    });
+    const telnyx = await rpc(tx, "create_connection", {
+      p_provider: "telnyx", p_name: "Bench Telnyx", p_credentials: accounts.telnyx.credentials, p_config: { base_url: status.TELNYX_FAKE_URL },
+    });
+    await rpc(tx, "add_phone_number", { p_connection_id: twilio.id, p_e164: accounts.twilio.number, p_capabilities: ["sms", "mms"] });
+    await rpc(tx, "add_phone_number", { p_connection_id: telnyx.id, p_e164: accounts.telnyx.number, p_capabilities: ["sms", "mms"] });
+    await rpc(tx, "set_route", { p_workspace_id: twilio.workspace_id, p_channel: "sms", p_connection_ids: [twilio.id, telnyx.id] });
+    return makeAgent(tx, "bench routed sender", [
+      { connectionId: twilio.id, scopes: ["sms"], daily: null, maxRecipients: 10 },
+      { connectionId: telnyx.id, scopes: ["sms"], daily: null, maxRecipients: 10 },
+    ]);
+  });
+}

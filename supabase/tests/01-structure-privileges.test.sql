@@ -14,7 +14,8 @@ select tables_are('public', array[
     'service_providers', 'integration_capabilities',
     'workspaces', 'workspace_members', 'workspace_invitations', 'audit_events',
     'connections', 'connection_webhooks', 'member_permissions', 'phone_numbers', 'member_default_numbers', 'sender_identities',
-    'agents', 'agent_permissions', 'agent_keys', 'operations', 'usage_counters', 'message_events'
+    'agents', 'agent_permissions', 'agent_keys', 'operations', 'usage_counters', 'message_events',
+    'routes', 'route_connections', 'operation_attempts'
 ], 'public holds exactly the tables this suite covers (a new table needs RLS tests in 02-table-isolation)');
 
 select is_empty($$
@@ -94,7 +95,7 @@ $$, $$ values ('accept_workspace_invitation'), ('add_phone_number'), ('add_sende
               ('invite_workspace_member'), ('issue_agent_key'), ('leave_workspace'), ('remove_member_permission'),
               ('remove_workspace_member'), ('rename_workspace'), ('revoke_agent_key'), ('revoke_agent_permission'),
               ('revoke_workspace_invitation'), ('rotate_connection_credentials'), ('set_default_mail_connection'),
-              ('set_member_default_number'), ('set_member_permission'), ('transfer_workspace_ownership'),
+              ('set_member_default_number'), ('set_member_permission'), ('set_route'), ('transfer_workspace_ownership'),
               ('update_agent_permission'), ('update_connection'), ('update_phone_number'), ('update_sender_identity'),
               ('validate_agent_clicksend_permissions'), ('validate_agent_smtp_permissions') $$,
     'authenticated can execute exactly the user-facing RPCs in public (not log_smtp_operation); 03-rpc-isolation calls each');
@@ -134,6 +135,7 @@ $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,int
               ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
               ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
               ('private.connection_for_admin(uuid,uuid,text)'), ('private.connection_for_test(uuid,uuid,text)'),
+              ('private.fail_over_tool_call(uuid,text,text,integer,text,integer)'),
               ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
               ('private.is_email_address(text)'),
               ('private.list_tools_for_caller(uuid,uuid,text,text,boolean)'),
@@ -166,7 +168,8 @@ $$, $$ values ('agent_keys', 'SELECT'), ('agent_permissions', 'SELECT'), ('agent
               ('audit_events', 'SELECT'), ('connection_webhooks', 'SELECT'), ('connections', 'SELECT'),
               ('integration_capabilities', 'SELECT'),
               ('member_default_numbers', 'SELECT'), ('member_permissions', 'SELECT'), ('message_events', 'SELECT'),
-              ('operations', 'SELECT'), ('phone_numbers', 'SELECT'), ('sender_identities', 'SELECT'),
+              ('operation_attempts', 'SELECT'), ('operations', 'SELECT'), ('phone_numbers', 'SELECT'),
+              ('route_connections', 'SELECT'), ('routes', 'SELECT'), ('sender_identities', 'SELECT'),
               ('service_providers', 'SELECT'), ('usage_counters', 'SELECT'), ('workspace_invitations', 'SELECT'),
               ('workspace_members', 'SELECT'), ('workspaces', 'SELECT') $$,
     'authenticated: read-only tables except agents (writes go through the RPCs)');

@@ -11,7 +11,10 @@
  *   tenant tables      workspaces, workspace_members, workspace_invitations, audit_events,
  *                      connections, connection_webhooks, member_permissions, phone_numbers, member_default_numbers,
  *                      sender_identities, agents, agent_permissions, agent_keys, operations,
- *                      usage_counters, message_events
+ *                      usage_counters, message_events, routes, route_connections, operation_attempts
+ *                      (each user also sets an SMS route in their personal workspace and a
+ *                      member's mail route in their team, and their agent's sms_send fails over
+ *                      once with no other account: one operation_attempts row)
  *   B select A's       none (by workspace, by user id, by row id), while B sees its own
  *   B insert/upd/del   agents: RLS (0 rows), the principal trigger and column grants (42501);
  *                      every other table: 42501
@@ -25,10 +28,47 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(232);
+select plan(271);
 
 select from tests.seed_world();
 select from tests.seed_activity();
+
+/**
+ * Routes and an attempt in both users' workspaces: user_<u> routes SMS in their personal
+ * workspace to <u>_clicksend (<u>_route) and their member's mail in <u>_team to
+ * <u>_team_mail (<u>_member_route); their agent's sms_send fails over once and finds no
+ * other account (<u>_channel_operation, one failed attempt), then finishes as failed.
+ */
+create function tests.m02_routes() returns void
+language plpgsql
+as $$
+declare
+    v_u text;
+    v_begin jsonb;
+begin
+    foreach v_u in array array['a', 'b'] loop
+        perform tests.authenticate_as('user_' || v_u);
+        perform tests.remember(v_u || '_route', public.set_route(tests.world(v_u || '_workspace')::uuid, 'sms',
+            array[tests.world(v_u || '_clicksend')::uuid]) -> 'id');
+        perform tests.remember(v_u || '_member_route', public.set_route(tests.world(v_u || '_team')::uuid, 'email',
+            array[tests.world(v_u || '_team_mail')::uuid], tests.world(v_u || '_member_uid')::uuid) -> 'id');
+        perform tests.authenticate_as_service_role();
+        v_begin := private.begin_tool_call('sms_send', p_user_id => tests.world(v_u || '_uid')::uuid,
+            p_agent_id => tests.world(v_u || '_agent')::uuid, p_recipients => array['+61400000009'], p_auth_mode => 'user_agent');
+        if not (v_begin ->> 'ok')::boolean then
+            raise exception 'tests: m02_routes could not begin a channel send: %', v_begin;
+        end if;
+        perform private.fail_over_tool_call((v_begin ->> 'operation_id')::uuid, 'provider_error', 'rejected', 400, '21211', 5);
+        perform private.finish_tool_call((v_begin ->> 'operation_id')::uuid, 'failed', 0);
+        perform tests.remember(v_u || '_channel_operation', v_begin -> 'operation_id');
+        perform tests.reset_authentication();
+    end loop;
+end
+$$;
+select tests.m02_routes();
+select results_eq($$ select (select count(*)::int from public.routes), (select count(*)::int from public.route_connections),
+                            (select count(*)::int from public.operation_attempts where outcome = 'failed') $$,
+    $$ values (4, 4, 2) $$, 'fixture: each user has a workspace route and a member route, and one failed attempt');
 
 /** Every tenant table, and the column naming the workspace its row belongs to. */
 create function pg_temp.tenant_tables() returns table (t text, ws text)
@@ -40,7 +80,8 @@ as $$
            ('phone_numbers', 'workspace_id'), ('member_default_numbers', 'workspace_id'),
            ('sender_identities', 'workspace_id'), ('agents', 'workspace_id'), ('agent_permissions', 'workspace_id'),
            ('agent_keys', 'workspace_id'), ('operations', 'workspace_id'), ('usage_counters', 'workspace_id'),
-           ('message_events', 'workspace_id')
+           ('message_events', 'workspace_id'), ('routes', 'workspace_id'), ('route_connections', 'workspace_id'),
+           ('operation_attempts', 'workspace_id')
 $$;
 
 /** The two workspaces of fixture user u ('a' or 'b'): personal and team. */
@@ -70,14 +111,20 @@ from (values ('workspaces', 'primary_owner_user_id'), ('workspace_members', 'use
              ('audit_events', 'actor_user_id'), ('connections', 'created_by'), ('member_permissions', 'user_id'),
              ('member_default_numbers', 'user_id'), ('agents', 'user_id'), ('agent_permissions', 'granted_by'),
              ('agent_keys', 'created_by'), ('operations', 'user_id'), ('usage_counters', 'user_id'),
-             ('message_events', 'user_id')) v (t, c);
+             ('message_events', 'user_id'), ('routes', 'user_id'), ('routes', 'created_by')) v (t, c);
 
 select is_empty(format('select 1 from public.%I where id = %L', t, tests.world(k)),
     format('B selecting A''s %s by id (%s) gets nothing', t, k))
 from (values ('workspaces', 'a_team'), ('workspace_invitations', 'a_invitation'), ('connections', 'a_clicksend'),
              ('connections', 'a_team_mail'), ('member_permissions', 'a_member_permission'), ('phone_numbers', 'a_number'),
              ('sender_identities', 'a_identity'), ('agents', 'a_agent'), ('agent_permissions', 'a_grant'),
-             ('agent_keys', 'a_key_id'), ('operations', 'a_operation'), ('operations', 'a_member_operation')) v (t, k);
+             ('agent_keys', 'a_key_id'), ('operations', 'a_operation'), ('operations', 'a_member_operation'),
+             ('routes', 'a_route'), ('routes', 'a_member_route'), ('operations', 'a_channel_operation')) v (t, k);
+
+select is_empty(format('select 1 from public.%I where %I = %L', t, c, tests.world(k)),
+    format('B selecting A''s %s by %s (%s) gets nothing', t, c, k))
+from (values ('route_connections', 'route_id', 'a_route'), ('route_connections', 'connection_id', 'a_team_mail'),
+             ('operation_attempts', 'operation_id', 'a_channel_operation')) v (t, c, k);
 
 select is((select count(*)::int from public.service_providers), 6, 'B (any signed-in user) can read the provider list');
 select cmp_ok((select count(*)::int from public.integration_capabilities), '>=', 7, 'B can read the capability list');

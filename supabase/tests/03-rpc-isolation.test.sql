@@ -1,7 +1,7 @@
 /**
  * Isolation matrix for the RPCs: every RPC in public called by anon (no EXECUTE: 42501)
  * and every user-facing RPC called by user B on user A's workspaces, members,
- * invitations, connections, permissions, numbers, identities, agents, grants and keys
+ * invitations, connections, permissions, numbers, identities, routes, agents, grants and keys
  * (PT404 "not found", never a hint that the object exists; 42501 for the seed validators
  * that take a p_user_id). B also tries to pull A into B's own workspace's objects (a
  * number, a permission, a role, ownership), which the RPCs refuse because A is not a
@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(173);
+select plan(182);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -76,6 +76,11 @@ from (values
         array[tests.world('a_smtp')]),
     ('set_default_mail_connection on A''s team mail → not found', 'PT404', 'select public.set_default_mail_connection(%L)',
         array[tests.world('a_team_mail')]),
+    -- routes
+    ('set_route on A''s team (routing A''s mail) → not found', 'PT404', 'select public.set_route(%L, %L, %L)',
+        array[tests.world('a_team'), 'email', format('{%s}', tests.world('a_team_mail'))]),
+    ('set_route deleting a route of A''s personal workspace → not found', 'PT404', 'select public.set_route(%L, %L, %L)',
+        array[tests.world('a_workspace'), 'sms', '{}']),
     -- member permissions
     ('set_member_permission lifting A''s member''s limits → not found', 'PT404',
         'select public.set_member_permission(%L, %L, p_can_send => true, p_can_configure => true)',
@@ -142,7 +147,10 @@ from (values
         'select private.transfer_workspace_ownership(%L, %L)', array[tests.world('a_team'), tests.world('b_uid')]),
     ('private.set_member_permission called directly on A''s team mail → not found', 'PT404',
         'select private.set_member_permission(%L, %L, true, true, true, null, null, null, null, %L, %L)',
-        array[tests.world('a_team_mail'), tests.world('b_uid'), '{}', '{}'])
+        array[tests.world('a_team_mail'), tests.world('b_uid'), '{}', '{}']),
+    ('private.set_route called directly on A''s team, for A''s member → not found', 'PT404',
+        'select private.set_route(%L, %L, %L, %L)',
+        array[tests.world('a_team'), 'sms', format('{%s}', tests.world('a_clicksend')), tests.world('a_member_uid')])
 ) as v (what, code, q, args);
 
 -- ---- B pulling A into B's own workspaces: A is not a member there ---------------------------------
@@ -159,7 +167,12 @@ from (values
     ('add_phone_number on B''s connection assigned to A → refused', '22023', 'a number can only be assigned to a member of its workspace',
         'select public.add_phone_number(%L, %L, p_assigned_to => %L)', array[tests.world('b_clicksend'), '+61499999998', tests.world('a_uid')]),
     ('update_phone_number assigning B''s number to A → refused', '22023', 'a number can only be assigned to a member of its workspace',
-        'select public.update_phone_number(%L, %L)', array[tests.world('b_number'), format('{"assigned_to":"%s"}', tests.world('a_uid'))])
+        'select public.update_phone_number(%L, %L)', array[tests.world('b_number'), format('{"assigned_to":"%s"}', tests.world('a_uid'))]),
+    ('set_route routing B''s SMS through A''s ClickSend → refused', '22023',
+        format('connection %s is not a sms account of this workspace', tests.world('a_clicksend')),
+        'select public.set_route(%L, %L, %L)', array[tests.world('b_workspace'), 'sms', format('{%s,%s}', tests.world('b_clicksend'), tests.world('a_clicksend'))]),
+    ('set_route giving A a member route in B''s team → refused', '22023', 'a route can only be for a member of the workspace',
+        'select public.set_route(%L, %L, %L, %L)', array[tests.world('b_team'), 'email', format('{%s}', tests.world('b_team_mail')), tests.world('a_uid')])
 ) as v (what, code, msg, q, args);
 -- Fails today: set_member_default_number checks `connection_access(...) not in (...)`, which is
 -- null (so not refused) for a user without access; only the membership foreign key stops
@@ -254,6 +267,9 @@ select results_eq(format('select count(*)::int, count(revoked_at)::int from publ
     $$ values (1, 0) $$, 'A''s agent still has exactly one key, not revoked (B neither issued nor revoked one)');
 select is((select count(*)::int from public.agent_permissions where agent_id = tests.world('a_agent')::uuid), 2,
     'A''s agent has only its two fixture grants (B created none)');
+select is((select count(*)::int from public.routes r
+           where r.workspace_id = any (array[tests.world('a_workspace'), tests.world('a_team')]::uuid[])), 0,
+    'A''s workspaces hold no route (B set none there)');
 select is((select count(*)::int from public.audit_events
            where workspace_id = any (array[tests.world('a_workspace'), tests.world('a_team')]::uuid[]) and actor_user_id <> tests.world('a_uid')::uuid
              and action <> 'member.joined'),
@@ -262,8 +278,8 @@ select is(public.validate_agent_clicksend_permissions(tests.world('a_agent')::uu
     'A asking about its own agent: true (the 42501 for B is not a blanket refusal)');
 select is(public.validate_agent_smtp_permissions(tests.world('a_agent')::uuid, tests.world('a_uid')::uuid, tests.world('a_smtp')::uuid), true,
     'A: its agent may use its SMTP connection');
-select is(public.get_smtp_tools(tests.world('a_agent')::uuid, tests.world('a_uid')::uuid) #>> '{0,name}', 'smtp_send_email',
-    'A: get_smtp_tools lists smtp_send_email');
+select is(public.get_smtp_tools(tests.world('a_agent')::uuid, tests.world('a_uid')::uuid) #>> '{0,name}', 'email_send',
+    'A: get_smtp_tools lists email_send (the mail channel tool)');
 select ok(jsonb_array_length(public.get_agent_tools(tests.world('a_agent')::uuid)) > 0, 'A: get_agent_tools lists A''s tools');
 select tests.reset_authentication();
 select is((select decrypted_secret::jsonb ->> 'api_key' from vault.decrypted_secrets
@@ -296,6 +312,7 @@ create temporary table service_only on commit drop as
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
         'private.connection_for_admin(uuid, uuid, text)',
         'private.connection_for_test(uuid, uuid, text)',
+        'private.fail_over_tool_call(uuid, text, text, integer, text, integer)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
         'private.is_email_address(text)',
         'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
@@ -329,6 +346,7 @@ select ok(bool_and(has_function_privilege('service_role', f, 'EXECUTE')), 'servi
 from unnest(array[
     'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
     'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
+    'private.fail_over_tool_call(uuid, text, text, integer, text, integer)',
     'private.record_message_events(text, text, jsonb)',
     'private.connection_for_test(uuid, uuid, text)',
     'private.connection_for_admin(uuid, uuid, text)',

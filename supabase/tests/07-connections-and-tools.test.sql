@@ -13,7 +13,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(43);
+select plan(45);
 
 select from tests.seed_world();
 
@@ -46,11 +46,15 @@ select tests.remember('cs2', public.create_connection('clicksend_sms', 'A ClickS
 select public.grant_agent_permission(tests.world('a_agent')::uuid, (tests.recall('cs2') ->> 'id')::uuid, '{sms}');
 select tests.remember('tools2', public.get_agent_tools(tests.world('a_agent')::uuid));
 select results_eq($$ select t ->> 'name' from jsonb_array_elements(tests.recall('tools2')) t order by 1 $$,
-    format('select unnest(%L::text[]) order by 1', array[
-           'clicksend_get_balance__' || left(tests.world('a_clicksend'), 8),
-           'clicksend_send_sms__' || left(tests.recall('cs2') ->> 'id', 8),
-           'clicksend_send_sms__' || left(tests.world('a_clicksend'), 8), 'smtp_send_email']),
-    'with two ClickSend grants every ClickSend tool name carries its account suffix; the single SMTP one does not');
+    $$ values ('clicksend_get_balance'), ('email_send'), ('sms_send') $$,
+    'with two ClickSend grants the agent still sees one tool per capability: sends by channel, the balance tool once');
+select is((select jsonb_agg(a ->> 'connection_id' order by a ->> 'connection_id') from jsonb_array_elements(tests.recall('tools2')) t,
+                  jsonb_array_elements(t #> '{limits,accounts}') a where t ->> 'name' = 'sms_send'),
+          (select jsonb_agg(c order by c) from unnest(array[tests.world('a_clicksend'), tests.recall('cs2') ->> 'id']) c),
+    'sms_send lists both accounts in its limits ...');
+select ok((select t ->> 'description' from jsonb_array_elements(tests.recall('tools2')) t where t ->> 'name' = 'sms_send')
+          like '%Accounts (pass account to choose one): A ClickSend%= ' || tests.world('a_clicksend') || '%',
+    '... and in its description, with their ids for the account argument');
 select tests.authenticate_as_service_role();
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
     p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') -> 'error',
@@ -66,10 +70,10 @@ select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
     p_connection_ref => left(tests.world('b_clicksend'), 8), p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') #>> '{error,details,reason}',
     'no_grant', 'a reference to B''s account resolves to nothing');
-select is(private.begin_tool_call(split_part(t ->> 'name', '__', 1), p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
-    p_connection_ref => nullif(split_part(t ->> 'name', '__', 2), ''), p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') ->> 'connection_id',
-    t ->> 'connection_id', 'listed tool ' || (t ->> 'name') || ' resolves to the account it was listed for')
-from jsonb_array_elements(tests.recall('tools2')) t where t ->> 'name' like 'clicksend_send_sms%';
+select is(private.begin_tool_call('sms_send', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
+    p_connection_id => (a ->> 'connection_id')::uuid, p_recipients => '{+61400000001}', p_auth_mode => 'user_agent') ->> 'connection_id',
+    a ->> 'connection_id', 'sms_send with account ' || (a ->> 'connection_name') || ' sends on that account')
+from jsonb_array_elements(tests.recall('tools2')) t, jsonb_array_elements(t #> '{limits,accounts}') a where t ->> 'name' = 'sms_send';
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_recipients => '{+61400000001}', p_auth_mode => 'user') #>> '{error,details,reason}',
     'ambiguous_connection', 'A acting directly with two ClickSend accounts must also name one');
@@ -79,8 +83,8 @@ select tests.authenticate_as('user_a');
 select public.revoke_agent_permission(id) from public.agent_permissions
 where agent_id = tests.world('a_agent')::uuid and connection_id = (tests.recall('cs2') ->> 'id')::uuid;
 select results_eq($$ select t ->> 'name' from jsonb_array_elements(public.get_agent_tools(tests.world('a_agent')::uuid)) t order by 1 $$,
-    $$ values ('clicksend_get_balance'), ('clicksend_send_sms'), ('smtp_send_email') $$,
-    'after revoking one ClickSend grant the tools are listed without a suffix again');
+    $$ values ('clicksend_get_balance'), ('email_send'), ('sms_send') $$,
+    'after revoking one ClickSend grant the same tools are listed (now with one account each)');
 select tests.authenticate_as_service_role();
 -- Fails today: begin_tool_call counts the revoked grant as a candidate and answers ambiguous_connection.
 select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('a_agent')::uuid,
@@ -156,7 +160,7 @@ select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{annotations
           'mcp: {name, title, description, inputSchema, annotations:{readOnlyHint, destructiveHint, …}}')
 from jsonb_array_elements(tests.recall('mcp')) t;
 select results_eq($$ select t ->> 'name', (t #>> '{annotations,readOnlyHint}')::boolean from jsonb_array_elements(tests.recall('mcp')) t order by 1 $$,
-    $$ values ('clicksend_get_balance', true), ('clicksend_send_sms', false) $$,
+    $$ values ('clicksend_get_balance', true), ('sms_send', false) $$,
     'mcp: the balance tool is read-only, the send tool is not');
 select throws_ok(format('select public.get_agent_tools(%L, %L)', tests.recall('t_live') ->> 'id', 'langchain'),
     '22023', null, 'an unknown format is refused (22023)');

@@ -27,13 +27,16 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(1075);
+select plan(1208);
 
 select from tests.seed_team();
 
 -- ---- Activity so every ledger table has Acme rows ------------------------------------------
 -- A sender identity on Acme SMTP (admin), an SMS by the sender's agent with its receipt,
 -- a direct send by the admin, and a direct send the viewer is refused (recorded as denied).
+-- Routes: the admin routes Acme's SMS to Acme ClickSend, and team_sender's own SMS too (a
+-- member route); the sender's agent's sms_send then fails over once, finds no other
+-- account and finishes as failed (one operation_attempts row).
 select tests.authenticate_as('team_admin');
 select tests.remember('m_identity', public.add_sender_identity(tests.world('t_smtp')::uuid, 'team@acme.test', 'Acme team') -> 'id');
 select tests.authenticate_as_service_role();
@@ -48,9 +51,23 @@ select private.finish_tool_call((tests.recall('m_op_admin') ->> 'operation_id'):
 select private.record_message_events(tests.world('t_webhook_token'), 'clicksend_sms', jsonb_build_array(jsonb_build_object(
     'provider_event_id', 'm19-msg-1:delivered', 'event_type', 'delivery_receipt', 'status', 'delivered',
     'provider_message_id', 'm19-msg-1', 'recipient', '+61400000001')));
+select tests.authenticate_as('team_admin');
+select tests.remember('m_route', public.set_route(tests.world('t_workspace')::uuid, 'sms', array[tests.world('t_clicksend')::uuid]) -> 'id');
+select tests.remember('m_member_route', public.set_route(tests.world('t_workspace')::uuid, 'sms', array[tests.world('t_clicksend')::uuid],
+                                                         tests.world('t_sender')::uuid) -> 'id');
+select tests.authenticate_as_service_role();
+select tests.remember('m_op_channel', private.begin_tool_call('sms_send', p_user_id => tests.world('t_sender')::uuid,
+    p_agent_id => tests.world('t_agent')::uuid, p_recipients => '{+61400000004}', p_auth_mode => 'user_agent'));
+select tests.remember('m_fail_over', private.fail_over_tool_call((tests.recall('m_op_channel') ->> 'operation_id')::uuid,
+    'provider_error', 'rejected', 400, '21211', 5));
+select private.finish_tool_call((tests.recall('m_op_channel') ->> 'operation_id')::uuid, 'failed', 0);
 select tests.reset_authentication();
 
 select is(tests.recall('m_op_agent') -> 'ok', 'true'::jsonb, 'fixture: the sender''s agent sent an SMS');
+select is(tests.recall('m_op_channel') ->> 'connection_id', tests.world('t_clicksend'),
+    'fixture: the sender''s agent''s sms_send went out on Acme ClickSend (its route)');
+select is(tests.recall('m_fail_over'), '{"ok": false, "reason": "no_other_account", "attempts": 1}'::jsonb,
+    'fixture: its fail over recorded the attempt and found no other account');
 select is(tests.recall('m_op_admin') -> 'ok', 'true'::jsonb, 'fixture: the admin sent an SMS directly');
 select is(tests.recall('m_op_viewer') #>> '{error,code}', 'permission_denied', 'fixture: the viewer''s direct send was refused (a denied row)');
 
@@ -116,7 +133,8 @@ with w as (
     select tests.world('t_workspace') ws, tests.world('t_clicksend') cs, tests.world('t_smtp') smtp,
            tests.world('t_sendgrid') sg, tests.world('t_agent') ag, tests.world('t_sender') snd,
            tests.world('t_nobody') nob, tests.world('t_admin') adm, tests.world('t_invitee') inv,
-           tests.world('t_number_admin') nadm,
+           tests.world('t_number_admin') nadm, tests.world('m_route') rt,
+           tests.recall('m_op_channel') ->> 'operation_id' opc,
            (select id from public.service_providers where name = 'clicksend_sms')::text prov
 ),
 t (tbl, filter, upd_col, ins, sel, ins_x, upd_x, del_x) as (
@@ -174,8 +192,8 @@ t (tbl, filter, upd_col, ins, sel, ins_x, upd_x, del_x) as (
         '{42501,42501,42501,42501,42501,42501,42501,42501,42501,2}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,NULL}'),
     ('operations', format('workspace_id = %L', w.ws), 'status',
         format('insert into public.operations (workspace_id, user_id, capability_key, auth_mode, status) values (%L, %L, %L, %L, %L)', w.ws, w.snd, 'clicksend_send_sms', 'service', 'succeeded'),
-        '{3,3,1,1,0,0,0,0,42501,3}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
-        '{42501,42501,42501,42501,42501,42501,42501,42501,42501,3}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,NULL}'),
+        '{4,4,2,1,0,0,0,0,42501,4}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
+        '{42501,42501,42501,42501,42501,42501,42501,42501,42501,4}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,NULL}'),
     ('usage_counters', format('workspace_id = %L', w.ws), 'used',
         format('insert into public.usage_counters (subject_id, subject, period, period_start, workspace_id, user_id) values (gen_random_uuid(), %L, %L, current_date, %L, %L)', 'grant', 'day', w.ws, w.snd),
         '{4,4,4,0,0,0,0,0,42501,4}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
@@ -184,6 +202,21 @@ t (tbl, filter, upd_col, ins, sel, ins_x, upd_x, del_x) as (
         format('insert into public.message_events (workspace_id, connection_id, event_type, provider_event_id) values (%L, %L, %L, %L)', w.ws, w.cs, 'delivery_receipt', 'matrix-event'),
         '{1,1,1,0,0,0,0,0,42501,1}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
         '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,NULL}'),
+    -- Routes: every member reads the workspace's route and their own; admins every member's.
+    -- Written through set_route only; the service may write them (and is asked to delete).
+    ('routes', format('workspace_id = %L', w.ws), 'updated_at',
+        format('insert into public.routes (workspace_id, channel, user_id) values (%L, %L, %L)', w.ws, 'sms', w.nob),
+        '{2,2,2,1,1,0,0,0,42501,2}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
+        '{42501,42501,42501,42501,42501,42501,42501,42501,42501,2}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,2}'),
+    ('route_connections', format('workspace_id = %L', w.ws), 'position',
+        format('insert into public.route_connections (route_id, workspace_id, position, connection_id) values (%L, %L, 2, %L)', w.rt, w.ws, w.smtp),
+        '{2,2,2,1,1,0,0,0,42501,2}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
+        '{42501,42501,42501,42501,42501,42501,42501,42501,42501,2}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,2}'),
+    -- Attempts: whoever reads the operation (its member, admins); only the service writes them.
+    ('operation_attempts', format('workspace_id = %L', w.ws), 'outcome',
+        format('insert into public.operation_attempts (operation_id, workspace_id, attempt, provider, outcome) values (%L, %L, 2, %L, %L)', w.opc, w.ws, 'twilio', 'failed'),
+        '{1,1,1,0,0,0,0,0,42501,1}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}',
+        '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}', '{42501,42501,42501,42501,42501,42501,42501,42501,42501,1}'),
     -- The trail: admins read it; nobody, service_role included, writes or rewrites it.
     ('audit_events', format('workspace_id = %L', w.ws), 'action',
         format('insert into public.audit_events (workspace_id, actor_role, action, target_type) values (%L, %L, %L, %L)', w.ws, 'authenticated', 'matrix.forged', 'workspace'),
@@ -299,6 +332,8 @@ with r (rpc, sql, x) as (values
         '{ok,ok,ok,42501,42501,42501,42501,42501,42501,ok}'),
     ('get_smtp_tools(the sender''s agent)', format($$select public.get_smtp_tools(%L, %L)$$, tests.world('t_agent'), tests.world('t_sender')),
         '{ok,ok,ok,42501,42501,42501,42501,42501,42501,ok}'),
+    ('set_route(Acme, sms, [Acme ClickSend])', format($$select public.set_route(%L, 'sms', array[%L]::uuid[])$$, tests.world('t_workspace'), tests.world('t_clicksend')),
+        '{ok,ok,42501,42501,42501,PT404,PT404,PT404,42501,42501}'),
     ('log_smtp_operation(in Acme)', format($$select public.log_smtp_operation(%L, %L, %L, 'send_email')$$, tests.world('t_agent'), tests.world('t_sender'), tests.world('t_smtp')),
         '{42501,42501,42501,42501,42501,42501,42501,42501,42501,ok}')
 )
@@ -307,10 +342,10 @@ select a.actor, 'call', r.rpc, r.sql, r.x[a.ord]
 from r cross join tests.m19_actor a
 order by a.ord, r.rpc;
 
-select is((select count(*)::int from tests.m19 where kind <> 'call'), 18 * 4 * 10 - 18,
-    'harness: 18 tables × 4 statements × 10 actors (less the 18 service_role writes not asked) are generated');
-select is((select count(distinct what)::int from tests.m19 where kind = 'call'), 36,
-    'the RPC matrix covers 36 calls');
+select is((select count(*)::int from tests.m19 where kind <> 'call'), 21 * 4 * 10 - 18,
+    'harness: 21 tables × 4 statements × 10 actors (less the 18 service_role writes not asked) are generated');
+select is((select count(distinct what)::int from tests.m19 where kind = 'call'), 37,
+    'the RPC matrix covers 37 calls');
 select set_eq(
     $$ select p.proname::text from pg_proc p where p.pronamespace = 'public'::regnamespace $$,
     $$ select distinct split_part(split_part(sql, 'public.', 2), '(', 1) from tests.m19 where kind = 'call' $$,
@@ -390,7 +425,8 @@ from (values
     ('rename_workspace', $$select public.rename_workspace(%L, 'x')$$, 't_workspace'),
     ('get_agent_tools', $$select public.get_agent_tools(%L)$$, 't_agent'),
     ('update_phone_number', $$select public.update_phone_number(%L, '{"friendly_name":"x"}')$$, 't_number_pool'),
-    ('create_agent', $$select public.create_agent('x', p_workspace_id => %L)$$, 't_workspace')
+    ('create_agent', $$select public.create_agent('x', p_workspace_id => %L)$$, 't_workspace'),
+    ('set_route', $$select public.set_route(%L, 'sms', '{}')$$, 't_workspace')
 ) as v (rpc, q, k);
 
 -- ---- Nothing the matrix tried stuck ----------------------------------------------------------------

@@ -52,11 +52,11 @@ grant execute on function tests.m25_ask(text) to anon, authenticated, service_ro
 select tests.authenticate_as('team_sender');
 select is(tests.m25_ask(q.sql), x, 'team_sender about their own agent: ' || q.what || ' → ' || x)
 from tests.m25_q q join (values ('clicksend {sms}', 'true'), ('clicksend {sms,balance}', 'true'), ('clicksend {mms}', 'false'), ('clicksend {history}', 'false'),
-                    ('smtp Acme SMTP', 'true'), ('smtp Acme SendGrid', 'false'), ('get_smtp_tools', 'smtp_send_email')) e (what, x) using (what);
+                    ('smtp Acme SMTP', 'true'), ('smtp Acme SendGrid', 'false'), ('get_smtp_tools', 'email_send')) e (what, x) using (what);
 
 select tests.authenticate_as('team_admin');
 select is(tests.m25_ask(q.sql), x, 'team_admin about a member''s agent: ' || q.what || ' → ' || x)
-from tests.m25_q q join (values ('clicksend {sms}', 'true'), ('clicksend {mms}', 'false'), ('smtp Acme SMTP', 'true'), ('get_smtp_tools', 'smtp_send_email')) e (what, x) using (what);
+from tests.m25_q q join (values ('clicksend {sms}', 'true'), ('clicksend {mms}', 'false'), ('smtp Acme SMTP', 'true'), ('get_smtp_tools', 'email_send')) e (what, x) using (what);
 
 select tests.authenticate_as('team_owner');
 select is(tests.m25_ask(q.sql), 'true', 'the owner about a member''s agent: ' || q.what || ' → true') from tests.m25_q q where q.what = 'clicksend {sms,balance}';
@@ -77,7 +77,7 @@ from tests.m25_q q where q.what in ('clicksend {sms}', 'smtp Acme SMTP', 'get_sm
 
 select tests.authenticate_as_service_role();
 select is(tests.m25_ask(q.sql), x, 'service_role about any agent: ' || q.what || ' → ' || x)
-from tests.m25_q q join (values ('clicksend {sms}', 'true'), ('clicksend {mms}', 'false'), ('smtp Acme SMTP', 'true'), ('get_smtp_tools', 'smtp_send_email')) e (what, x) using (what);
+from tests.m25_q q join (values ('clicksend {sms}', 'true'), ('clicksend {mms}', 'false'), ('smtp Acme SMTP', 'true'), ('get_smtp_tools', 'email_send')) e (what, x) using (what);
 select is(tests.m25_ask(format($$select public.validate_agent_clicksend_permissions(%L, %L, '{sms}')::text$$, tests.world('t_agent'), tests.world('t_admin'))),
     'false', 'service_role naming the wrong principal for the agent: false');
 select is(tests.m25_ask(format($$select public.get_smtp_tools(%L, %L)::text$$, tests.world('t_agent'), tests.world('t_admin'))),

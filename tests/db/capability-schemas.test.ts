@@ -21,13 +21,14 @@ describe("capabilities in the database", () => {
 
   for (const tool of allTools) {
     it(`${tool.capability}: input and strict schemas match the zod schema`, async () => {
-      const [row] = await sql<{ input_schema: unknown; strict_input_schema: unknown; provider: string }[]>`
-        select c.input_schema, c.strict_input_schema, p.name as provider
-        from public.integration_capabilities c join public.service_providers p on p.id = c.provider_id
+      const [row] = await sql<{ input_schema: unknown; strict_input_schema: unknown; provider: string | null; channel: string | null }[]>`
+        select c.input_schema, c.strict_input_schema, p.name as provider, c.channel
+        from public.integration_capabilities c left join public.service_providers p on p.id = c.provider_id
         where c.capability_key = ${tool.capability}`;
       expect(row.input_schema).toEqual(inputSchema(tool));
       expect(row.strict_input_schema).toEqual(strictSchema(tool));
-      expect(row.provider).toBe(tool.provider);
+      // A provider's tool names its provider; a channel tool its channel and no provider.
+      expect({ provider: row.provider, channel: row.channel }).toEqual({ provider: tool.provider ?? null, channel: tool.channel ?? null });
     });
   }
 });

@@ -1,5 +1,6 @@
 /**
- * Agents that cannot set headers retry safely: every send tool takes an optional
+ * Agents that cannot set headers retry safely: every send tool (the channel tools
+ * agents are given, and the provider tools callable by name) takes an optional
  * `idempotency_key` argument, in its OpenAI, Anthropic and MCP schemas alike, treated
  * exactly like the Idempotency-Key header. A retry with the same key replays the first
  * outcome and sends nothing; a key that is not a key, or one that disagrees with the
@@ -12,7 +13,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { agentWithKey, callFunction, clicksendFake, connectedUser, type Connected, usedToday } from "./fixtures.ts";
 import { adminSql, closeAdminSql, status } from "./helpers.ts";
 
-const SEND_TOOLS = ["clicksend_send_mms", "clicksend_send_sms", "sendgrid_send_email", "smtp_send_email"];
+/** The send tools listed to agents: one per channel (the provider send tools are not listed). */
+const SEND_TOOLS = ["email_send", "mms_send", "sms_send"];
+/** The provider send tools: callable by name (agent-tools, MCP) and the providers' REST routes. */
+const PROVIDER_SEND_TOOLS = ["clicksend_send_mms", "clicksend_send_sms", "sendgrid_send_email", "smtp_send_email"];
 const READ_TOOLS = ["clicksend_get_balance", "clicksend_get_mms_history", "clicksend_get_sms_history"];
 
 let world: Connected;
@@ -42,6 +46,7 @@ describe("the idempotency_key argument", () => {
     for (const format of ["openai", "anthropic", "mcp", "raw"]) {
       const res = await callFunction(`agent-tools?format=${format}`, key);
       expect(res.status).toBe(200);
+      expect((res.body.tools as any[]).map((t) => t.name ?? t.function?.name).sort(), format).toEqual([...SEND_TOOLS, ...READ_TOOLS].sort());
       for (const tool of res.body.tools as any[]) {
         const name: string = tool.name ?? tool.function?.name;
         const schema = tool.input_schema ?? tool.inputSchema ?? tool.function?.parameters ?? tool.parameters;
@@ -57,7 +62,24 @@ describe("the idempotency_key argument", () => {
           expect(READ_TOOLS, `${format} ${name}`).toContain(name);
           expect(property, `${format} ${name}`).toBeUndefined();
         }
+        // Every tool, send or not, takes the optional account argument.
+        expect(schema.properties.account, `${format} ${name}`).toMatchObject({ format: "uuid" });
+        if (format === "openai") expect(schema.properties.account.type, name).toEqual(["string", "null"]);
+        else expect(schema.required ?? [], `${format} ${name}`).not.toContain("account");
       }
+    }
+  });
+
+  it("is in the schemas of the provider send tools too (callable by name, not listed)", async () => {
+    const rows = await adminSql()`
+      select capability_key, input_schema, strict_input_schema from public.integration_capabilities
+      where capability_key in ${adminSql()(PROVIDER_SEND_TOOLS)} order by capability_key`;
+    expect(rows.map((r) => r.capability_key)).toEqual([...PROVIDER_SEND_TOOLS].sort());
+    for (const row of rows) {
+      expect(row.input_schema.properties.idempotency_key, row.capability_key).toMatchObject({ maxLength: 255, pattern: expect.any(String) });
+      expect(row.input_schema.required ?? [], row.capability_key).not.toContain("idempotency_key");
+      expect(row.strict_input_schema.properties.idempotency_key.type, row.capability_key).toEqual(["string", "null"]);
+      expect(row.input_schema.properties.account, row.capability_key).toMatchObject({ type: "string", format: "uuid" });
     }
   });
 
@@ -65,14 +87,19 @@ describe("the idempotency_key argument", () => {
     const text = `arg-${randomUUID()}`;
     const idempotencyKey = `order-${randomUUID()}`;
     const before = await usedToday(smsGrantId);
-    const first = await callTool("clicksend_send_sms", sms(text, { idempotency_key: idempotencyKey }));
+    const first = await callTool("sms_send", sms(text, { idempotency_key: idempotencyKey }));
     expect(first.status, JSON.stringify(first.body)).toBe(200);
-    const again = await callTool("clicksend_send_sms", sms(text, { idempotency_key: idempotencyKey }));
+    expect(first.body).toMatchObject({ status: "succeeded", provider: "clicksend_sms" });
+    const again = await callTool("sms_send", sms(text, { idempotency_key: idempotencyKey }));
     expect(again.status).toBe(200);
-    expect(again.body).toMatchObject({ operation_id: first.body.operation_id, replayed: true });
+    expect(again.body).toMatchObject({ operation_id: first.body.operation_id, replayed: true, provider: "clicksend_sms" });
     // The header and the argument are one key: the same request either way.
-    const viaHeader = await callTool("clicksend_send_sms", sms(text), { "Idempotency-Key": idempotencyKey });
+    const viaHeader = await callTool("sms_send", sms(text), { "Idempotency-Key": idempotencyKey });
     expect(viaHeader.body).toMatchObject({ operation_id: first.body.operation_id, replayed: true });
+    // OpenAI strict mode: null for the optional arguments it leaves out (account, from) is the same request.
+    const strictNulls = await callTool("sms_send", sms(text, { idempotency_key: idempotencyKey, account: null, from: null }));
+    expect(strictNulls.status, JSON.stringify(strictNulls.body)).toBe(200);
+    expect(strictNulls.body).toMatchObject({ operation_id: first.body.operation_id, replayed: true });
 
     expect(await sentWith(text)).toBe(1);
     expect(await usedToday(smsGrantId)).toBe(before + 1);
@@ -90,7 +117,7 @@ describe("the idempotency_key argument", () => {
     const client = new Client({ name: "idempotency-e2e", version: "1.0.0" });
     await client.connect(transport);
     try {
-      const call = () => client.callTool({ name: "clicksend_send_sms", arguments: sms(text, { idempotency_key: idempotencyKey }) });
+      const call = () => client.callTool({ name: "sms_send", arguments: sms(text, { idempotency_key: idempotencyKey }) });
       const first = await call();
       expect(first.isError, JSON.stringify(first)).toBeFalsy();
       const second = await call();
@@ -106,14 +133,16 @@ describe("the idempotency_key argument", () => {
 
   it("refuses a key that is not a key, or one the header contradicts, before anything is sent", async () => {
     const text = `bad-${randomUUID()}`;
-    for (const bad of ["", "x".repeat(256), "line\nbreak", 42, { a: 1 }]) {
-      const res = await callTool("clicksend_send_sms", sms(text, { idempotency_key: bad }));
-      expect(res.status, JSON.stringify(bad)).toBe(400);
-      expect(res.body.error.code).toBe("invalid_request");
+    for (const name of ["sms_send", "clicksend_send_sms"]) {
+      for (const bad of ["", "x".repeat(256), "line\nbreak", 42, { a: 1 }]) {
+        const res = await callTool(name, sms(text, { idempotency_key: bad }));
+        expect(res.status, `${name} ${JSON.stringify(bad)}`).toBe(400);
+        expect(res.body.error.code).toBe("invalid_request");
+      }
+      const mismatch = await callTool(name, sms(text, { idempotency_key: "one" }), { "Idempotency-Key": "two" });
+      expect(mismatch.status, name).toBe(400);
+      expect(mismatch.body.error.message).toMatch(/differ/);
     }
-    const mismatch = await callTool("clicksend_send_sms", sms(text, { idempotency_key: "one" }), { "Idempotency-Key": "two" });
-    expect(mismatch.status).toBe(400);
-    expect(mismatch.body.error.message).toMatch(/differ/);
     expect(await sentWith(text)).toBe(0);
   });
 

@@ -1,6 +1,7 @@
 /**
  * The mcp function with the MCP SDK's own client (Streamable HTTP): initialize,
- * tools/list from live grants, tools/call sending a real SMS through the fake, and
+ * tools/list from live grants (one tool per capability: sms_send, not the provider's
+ * send tool), tools/call sending a real SMS through the fake, and
  * refusals as MCP tool errors carrying our error envelope. Revoked keys must be
  * refused at the HTTP layer (401), like every other function.
  */
@@ -81,16 +82,18 @@ describe("MCP over Streamable HTTP", () => {
   it("tools/list matches the agent's grants, in MCP's shape", async () => {
     const client = await connect(key);
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
     for (const tool of tools) {
       expect(tool).toMatchObject({
         title: expect.any(String),
         description: expect.any(String),
-        inputSchema: { type: "object" },
+        inputSchema: { type: "object", properties: { account: { type: "string", format: "uuid" } } },
         annotations: { readOnlyHint: tool.name === "clicksend_get_balance", destructiveHint: false },
       });
+      expect((tool.inputSchema as { required?: string[] }).required ?? [], tool.name).not.toContain("account");
     }
-    expect(tools.find((t) => t.name === "clicksend_send_sms")!.description).toContain("Max 3 recipients per message.");
+    expect(tools.find((t) => t.name === "sms_send")!.description).toContain("Max 3 recipients per message.");
+    expect(tools.find((t) => t.name === "sms_send")!.description).not.toContain("Accounts");
 
     // The same list the HTTP discovery gives.
     const res = await fetch(`${status().FUNCTIONS_URL}/agent-tools?format=mcp`, { headers: { Authorization: `Bearer ${key}` } });
@@ -101,15 +104,15 @@ describe("MCP over Streamable HTTP", () => {
   it("works with the user's JWT and ?agent_id= too", async () => {
     const client = await connect(c.user.token, { agent_id: agentId });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
   });
 
   it("tools/call sends an SMS: the fake received it and the operation row records it", async () => {
     const client = await connect(key);
     const body = `MCP hello ${randomUUID().slice(0, 8)}`;
-    const result: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000100"], body } });
+    const result: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000100"], body } });
     expect(result.isError ?? false).toBe(false);
-    expect(result.structuredContent).toMatchObject({ status: "succeeded", sent: 1 });
+    expect(result.structuredContent).toMatchObject({ status: "succeeded", sent: 1, provider: "clicksend_sms" });
     expect(JSON.parse(text(result))).toEqual(result.structuredContent);
     const operationId = result.structuredContent.operation_id as string;
 
@@ -118,9 +121,27 @@ describe("MCP over Streamable HTTP", () => {
     const [row] = await adminSql()`select * from public.operations where id = ${operationId}`;
     expect(row).toMatchObject({
       status: "succeeded", auth_mode: "agent_key", agent_id: agentId, connection_id: c.clicksend.id,
-      capability_key: "clicksend_send_sms", recipients: ["+61412000100"],
+      capability_key: "sms_send", recipients: ["+61412000100"],
     });
     expect(row.provider_message_ids).toEqual([received.message_id]);
+  });
+
+  it("tools/call takes the account argument: the agent's account, or a refusal for one it may not use", async () => {
+    const client = await connect(key);
+    const named: any = await client.callTool({
+      name: "sms_send", arguments: { to: ["+61412000106"], body: `MCP named ${randomUUID().slice(0, 8)}`, account: c.clicksend.id },
+    });
+    expect(named.isError ?? false, text(named)).toBe(false);
+    expect(named.structuredContent).toMatchObject({ status: "succeeded", provider: "clicksend_sms" });
+    const [row] = await adminSql()`select connection_id from public.operations where id = ${named.structuredContent.operation_id}`;
+    expect(row.connection_id).toBe(c.clicksend.id);
+
+    const foreign: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000107"], body: "no", account: randomUUID() } });
+    expect(foreign.isError).toBe(true);
+    expect(foreign.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "no_usable_account" } });
+    const malformed: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000107"], body: "no", account: "nope" } });
+    expect(malformed.isError).toBe(true);
+    expect(malformed.structuredContent.error).toMatchObject({ code: "invalid_request", details: { field: "account" } });
   });
 
   it("a read-only tool answers with structured content", async () => {
@@ -132,7 +153,7 @@ describe("MCP over Streamable HTTP", () => {
 
   it("a blocked recipient is an MCP tool error carrying permission_denied", async () => {
     const client = await connect(key);
-    const result: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61491570006"], body: "no" } });
+    const result: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61491570006"], body: "no" } });
     expect(result.isError).toBe(true);
     expect(result.structuredContent).toMatchObject({
       error: { code: "permission_denied", details: { reason: "recipient_not_allowed", recipient: "+61491570006" } },
@@ -144,26 +165,31 @@ describe("MCP over Streamable HTTP", () => {
 
   it("over the daily limit is an MCP tool error carrying quota_exceeded", async () => {
     const client = await connect(key);
-    // 1 used by the earlier send; 3 more fill the limit of 4.
+    // 2 used by the earlier sends; 2 more fill the limit of 4.
     const fill: any = await client.callTool({
-      name: "clicksend_send_sms", arguments: { to: ["+61412000101", "+61412000102", "+61412000103"], body: `fill ${randomUUID()}` },
+      name: "sms_send", arguments: { to: ["+61412000101", "+61412000102"], body: `fill ${randomUUID()}` },
     });
     expect(fill.isError ?? false, text(fill)).toBe(false);
-    const over: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000104"], body: `over ${randomUUID()}` } });
+    const over: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000104"], body: `over ${randomUUID()}` } });
     expect(over.isError).toBe(true);
     expect(over.structuredContent.error).toMatchObject({
       code: "quota_exceeded", details: { daily_send_limit: 4, used_today: 4, requested: 1 },
     });
     expect(text(over)).toContain("quota_exceeded");
     const { tools } = await client.listTools();
-    expect(tools.find((t) => t.name === "clicksend_send_sms")!.description).toContain("0 of 4 messages left today (UTC).");
+    expect(tools.find((t) => t.name === "sms_send")!.description).toContain("0 of 4 messages left today (UTC).");
+    // The provider's own tool, called by name, shares the grant and so the limit.
+    const byName: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000104"], body: `over ${randomUUID()}` } });
+    expect(byName.structuredContent.error).toMatchObject({ code: "quota_exceeded", details: { daily_send_limit: 4, used_today: 4 } });
   });
 
   it("invalid arguments and unknown tools are tool errors too", async () => {
     const client = await connect(key);
-    const invalid: any = await client.callTool({ name: "clicksend_send_sms", arguments: { to: [], body: "" } });
-    expect(invalid.isError).toBe(true);
-    expect(invalid.structuredContent.error.code).toBe("invalid_request");
+    for (const name of ["sms_send", "clicksend_send_sms"]) {
+      const invalid: any = await client.callTool({ name, arguments: { to: [], body: "" } });
+      expect(invalid.isError, name).toBe(true);
+      expect(invalid.structuredContent.error.code).toBe("invalid_request");
+    }
     const unknown: any = await client.callTool({ name: "nope_tool", arguments: {} });
     expect(unknown.isError).toBe(true);
     expect(unknown.structuredContent.error.code).toBe("not_found");
@@ -176,12 +202,15 @@ describe("MCP over Streamable HTTP", () => {
       p_permission_id: sendgridGrant.id, p_changes: { expires_at: new Date(Date.now() - 1000).toISOString() },
     });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "sms_send"]);
     const refused: any = await client.callTool({
       name: "sendgrid_send_email", arguments: { to: ["a@example.com"], subject: "late", text: "too late" },
     });
     expect(refused.isError).toBe(true);
     expect(refused.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "expired" } });
+    const channel: any = await client.callTool({ name: "email_send", arguments: { to: ["a@example.com"], subject: "late", text: "too late" } });
+    expect(channel.isError).toBe(true);
+    expect(channel.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "no_usable_account", channel: "email" } });
   });
 
   it("a revoked key: tools/call is refused at once", async () => {
@@ -189,7 +218,7 @@ describe("MCP over Streamable HTTP", () => {
     const client = await connect(doomed);
     await rpc(c.user, "revoke_agent_key", { p_key_id: doomedId });
     // Whatever the transport does, nothing is sent.
-    const outcome = await client.callTool({ name: "clicksend_send_sms", arguments: { to: ["+61412000105"], body: "revoked" } })
+    const outcome = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000105"], body: "revoked" } })
       .then((r: any) => r, (e: any) => e);
     if (outcome instanceof Error) {
       expect((outcome as any).code).toBe(401);
@@ -311,6 +340,6 @@ describe("MCP transport: methods and DNS-rebinding protection", () => {
     const own = await post({ Origin: new URL(status().API_URL).origin });
     expect(own.status, await own.clone().text()).toBe(200);
     const client = await connect(key, {}, { Origin: new URL(status().API_URL).origin });
-    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["clicksend_send_sms"]);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["sms_send"]);
   });
 });

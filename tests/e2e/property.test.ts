@@ -37,7 +37,7 @@ import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN } from "../../packages/devs
 
 /** Runs per property; the whole file stays well under a minute. */
 const NUM_RUNS = 50;
-const CONTROL_FIELDS = ["agent_id", "user_id", "connection_id", "idempotency_key"];
+const CONTROL_FIELDS = ["agent_id", "user_id", "connection_id", "idempotency_key", "account"];
 /** Every documented error code below 500 (README, "Errors"), with its status. */
 const CLIENT_ERRORS: Record<string, number> = {
   invalid_request: 400, unauthorized: 401, permission_denied: 403, not_found: 404, conflict: 409,
@@ -225,9 +225,9 @@ const badId = fc.oneof(unstorable, oversized, fc.constantFrom("-".repeat(36), "g
 
 /**
  * A body that would be accepted, made hostile in one place: a field's value, a value
- * inside an array field, a key, or a control field (idempotency key, ids).
+ * inside an array field, a key, or a control field (idempotency key, ids, the account argument).
  */
-function hostile(valid: Record<string, unknown>) {
+function hostile(valid: Record<string, unknown>, { account = true } = {}) {
   const keys = Object.keys(valid);
   const texts = keys.filter((k) => typeof valid[k] === "string");
   const arrays = keys.filter((k) => Array.isArray(valid[k]));
@@ -235,6 +235,8 @@ function hostile(valid: Record<string, unknown>) {
     // Not user_id: an agent key names its user, and a user_id beside it is ignored.
     fc.tuple(fc.constantFrom("connection_id", "agent_id"), badId).map(([k, v]) => ({ ...valid, [k]: v })),
     badIdempotencyKey.map((key) => ({ ...valid, idempotency_key: key })),
+    // The account argument (tool arguments and the provider routes' bodies).
+    ...(account ? [badId.map((bad) => ({ ...valid, account: bad }))] : []),
     fc.tuple(unstorable, fc.jsonValue({ maxDepth: 1 })).map(([k, v]) => ({ ...valid, [k]: v })),
   ];
   if (keys.length) variants.push(fc.tuple(fc.constantFrom(...keys), hostileValue).map(([k, v]) => ({ ...valid, [k]: v })));
@@ -391,6 +393,14 @@ beforeAll(async () => {
   // Prove the key can send: a body that the generators only ever spoil would go out.
   const res = await callFunction("clicksend/sms/send", agentKey, { body: { to: ["+61411111111"], body: `property smoke ${Date.now()}` } });
   expect(res.status, JSON.stringify(res.body)).toBe(200);
+  // And so can the channel tools on a named account (what the agent-tools and MCP spoilers start from).
+  for (const [name, args] of [
+    ["sms_send", { ...VALID.sms, body: `property smoke ${Date.now()}`, account: owner.clicksend.id }],
+    ["email_send", { ...VALID.mail, account: owner.smtp.id }],
+  ] as const) {
+    const channel = await callFunction("agent-tools", agentKey, { body: { name, arguments: args } });
+    expect(channel.status, `${name}: ${JSON.stringify(channel.body)}`).toBe(200);
+  }
 
   const keys = generateKeyPairSync("ec", { namedCurve: "P-256" });
   const account = sendgridAccount();
@@ -541,11 +551,15 @@ const ROUTES: Array<[string, fc.Arbitrary<Attempt>]> = [
   ["exotel/calls/connect", fc.oneof(notAnObject, wrongMethod, getWithoutArgs, hostile(VALID.call), badKeyHeader(VALID.call), hostileQuery(["to", "from_phone"]))],
 ];
 
-/** An agent-tools call body: a tool name and the arguments a route's spoilers produce. */
-const toolCall = (name: string, cases: fc.Arbitrary<Attempt>) =>
+/**
+ * An agent-tools call body: a tool name and the arguments a route's spoilers produce; for a
+ * channel tool, on one named account (else several accounts would make it ambiguous, and
+ * the spoilers would not start from a body that sends).
+ */
+const toolCall = (name: string, cases: fc.Arbitrary<Attempt>, account?: string) =>
   cases.filter((a) => a.method === "POST" && !a.headers).map((a) => JSON.parse(a.body!))
     .filter((b) => b && typeof b === "object" && !Array.isArray(b) && !Object.values(b).includes(null))
-    .map((args) => post({ name, arguments: args }));
+    .map((args) => post({ name, arguments: account ? { account, ...args } : args }));
 
 describe("malformed and hostile requests with a valid agent key: always a 4xx envelope, nothing reaches a provider", () => {
   for (const [path, cases] of ROUTES) {
@@ -565,7 +579,11 @@ describe("malformed and hostile requests with a valid agent key: always a 4xx en
       toolCall("smtp_send_email", fc.oneof(mailInvalid(), hostile(VALID.mail))),
       toolCall("sendgrid_send_email", fc.oneof(mailInvalid(sendgridExtra), hostile(VALID.template))),
       toolCall("clicksend_get_sms_history", historyHostile),
-      hostile({ name: "clicksend_send_sms", arguments: VALID.sms }),
+      // The channel tools agents are given, on the ClickSend and SMTP accounts.
+      toolCall("sms_send", fc.oneof(smsInvalid, hostile({ ...VALID.sms, account: owner.clicksend.id })), owner.clicksend.id),
+      toolCall("email_send", fc.oneof(mailInvalid(), hostile({ ...VALID.mail, account: owner.smtp.id })), owner.smtp.id),
+      // The call's envelope: account is an argument, not one of its fields (those are spoiled above).
+      hostile({ name: "clicksend_send_sms", arguments: VALID.sms }, { account: false }),
       badKeyHeader({ name: "clicksend_send_sms", arguments: VALID.sms }),
     ));
   });
@@ -589,6 +607,8 @@ describe("MCP: hostile tool arguments and hostile JSON-RPC bodies", () => {
       call("clicksend_send_mms", fc.oneof(mmsInvalid, hostile(VALID.mms))),
       call("sendgrid_send_email", fc.oneof(mailInvalid(sendgridExtra), hostile(VALID.template))),
       call("clicksend_get_sms_history", historyHostile.filter((a) => a.method === "POST")),
+      argumentsOf(fc.oneof(smsInvalid, hostile({ ...VALID.sms, account: owner.clicksend.id })))
+        .map((args) => mcpPost(rpcCall("sms_send", args && typeof args === "object" && !Array.isArray(args) ? { account: owner.clicksend.id, ...args } : args))),
       fc.oneof(fc.array(fc.jsonValue(), { maxLength: 2 }), fc.string(), fc.integer(), fc.constant(null), unstorable, deep)
         .map((args) => mcpPost(rpcCall("clicksend_send_sms", args))),
       fc.oneof(unstorable, oversized, notAString, deep).map((name) => mcpPost(rpcCall(name, VALID.sms))),

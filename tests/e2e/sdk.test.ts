@@ -133,15 +133,22 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     agent = agentWithKey(agentKey);
 
     const raw = (await sb.getAgentTools(agentId)) as Schema[];
-    expect(raw.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email", "smtp_send_email"]);
+    expect(raw.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    // Two mail accounts behind one email_send: each with its id and limits.
+    const email = raw.find((t) => t.name === "email_send")!;
+    expect(email).toMatchObject({ provider: null, connection_id: null });
+    expect(email.limits.accounts.map((a: Schema) => [a.connection_id, a.connection_name])).toEqual([[smtp.id, "Mailbox"], [sendgrid.id, "SendGrid"]]);
+    expect(email.description).toContain(`Accounts (pass account to choose one): Mailbox = ${smtp.id} (`);
+    expect(email.description).toContain(`; SendGrid = ${sendgrid.id} (`);
+    expect(raw.find((t) => t.name === "sms_send")).toMatchObject({ provider: "clicksend_sms", connection_id: clicksend.id });
     const openai = (await sb.getAgentTools(agentId, "openai")) as Schema[];
     expect(openai.every((t) => t.type === "function" && t.function.strict === true)).toBe(true);
   });
 
   it("SwitchboardAgent.listTools('openai' | 'anthropic') with the agent key", async () => {
     const openai = await agent.listTools<Schema>("openai");
-    expect(openai.map((t) => t.function.name).sort()).toEqual(["clicksend_get_balance", "clicksend_send_sms", "sendgrid_send_email", "smtp_send_email"]);
-    expect(openai.find((t) => t.function.name === "clicksend_send_sms")!.function.description).toContain("Max 2 recipients per message.");
+    expect(openai.map((t) => t.function.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(openai.find((t) => t.function.name === "sms_send")!.function.description).toContain("Max 2 recipients per message.");
     const anthropic = await agent.listTools<Schema>("anthropic");
     expect(anthropic.every((t) => typeof t.name === "string" && t.input_schema?.type === "object")).toBe(true);
     // The default is OpenAI's shape.
@@ -150,22 +157,25 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
 
   it("SwitchboardAgent.callTool sends through the fake", async () => {
     const body = smsBody("callTool");
-    const result = await agent.callTool<Schema>("clicksend_send_sms", { to: ["+61412000200"], body, from: null });
-    expect(result).toMatchObject({ status: "succeeded", sent: 1 });
+    const result = await agent.callTool<Schema>("sms_send", { to: ["+61412000200"], body, from: null, account: null });
+    expect(result).toMatchObject({ status: "succeeded", sent: 1, provider: "clicksend_sms" });
     const messages = ((await (await fetch(`${fakeRoot(status().CLICKSEND_FAKE_URL)}/__fake/messages`)).json()) as any).messages as any[];
     expect(messages.find((m) => m.custom_string === result.operation_id)).toMatchObject({ to: "+61412000200", body });
 
-    const mail = await agent.callTool<Schema>("smtp_send_email", { to: ["ada@example.com"], subject: "From the SDK", text: "Hi Ada" });
-    expect(mail).toMatchObject({ status: "succeeded", sent: 1 });
+    // Two mail accounts and no route: email_send goes to the default mail connection (the mailbox, created first).
+    const mail = await agent.callTool<Schema>("email_send", { to: ["ada@example.com"], subject: "From the SDK", text: "Hi Ada" });
+    expect(mail).toMatchObject({ status: "succeeded", sent: 1, provider: "smtp" });
+    const [row] = await adminSql()`select connection_id, capability_key from public.operations where id = ${mail.operation_id}`;
+    expect(row).toEqual({ connection_id: smtp.id, capability_key: "email_send" });
   });
 
   it("callTool with an idempotency key replays instead of sending twice", async () => {
     const key = randomUUID();
     const args = { to: ["+61411111111"], body: smsBody("idem") };
-    const first = await agent.callTool<Schema>("clicksend_send_sms", args, { idempotencyKey: key });
-    const again = await agent.callTool<Schema>("clicksend_send_sms", args, { idempotencyKey: key });
-    expect(again).toMatchObject({ operation_id: first.operation_id, replayed: true });
-    const other = await failure(agent.callTool("clicksend_send_sms", { ...args, body: "different" }, { idempotencyKey: key }));
+    const first = await agent.callTool<Schema>("sms_send", args, { idempotencyKey: key });
+    const again = await agent.callTool<Schema>("sms_send", args, { idempotencyKey: key });
+    expect(again).toMatchObject({ operation_id: first.operation_id, replayed: true, provider: "clicksend_sms" });
+    const other = await failure(agent.callTool("sms_send", { ...args, body: "different" }, { idempotencyKey: key }));
     expect([other.code, other.status]).toEqual(["conflict", 409]);
   });
 
@@ -173,13 +183,16 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     const denied = await failure(agent.callTool("smtp_send_email", { to: ["eve@evil.test"], subject: "x", text: "x" }));
     expect([denied.code, denied.status]).toEqual(["permission_denied", 403]);
     expect(denied.details).toMatchObject({ reason: "recipient_not_allowed", operation_id: expect.any(String) });
+    const deniedChannel = await failure(agent.callTool("email_send", { to: ["eve@evil.test"], subject: "x", text: "x" }));
+    expect([deniedChannel.code, deniedChannel.status]).toEqual(["permission_denied", 403]);
+    expect(deniedChannel.details).toMatchObject({ reason: "recipient_not_allowed", operation_id: expect.any(String) });
 
     // 2 of 3 used today (callTool + idempotent send); 2 more recipients overshoot.
-    const quota = await failure(agent.callTool("clicksend_send_sms", { to: ["+61412000201", "+61412000202"], body: smsBody("quota") }));
+    const quota = await failure(agent.callTool("sms_send", { to: ["+61412000201", "+61412000202"], body: smsBody("quota") }));
     expect([quota.code, quota.status]).toEqual(["quota_exceeded", 429]);
     expect(quota.details).toMatchObject({ daily_send_limit: 3, used_today: 2, requested: 2 });
 
-    const invalid = await failure(agent.callTool("clicksend_send_sms", { to: ["not a number"], body: "x" }));
+    const invalid = await failure(agent.callTool("sms_send", { to: ["not a number"], body: "x" }));
     expect([invalid.code, invalid.status]).toEqual(["invalid_request", 400]);
     const unknown = await failure(agent.callTool("nope_tool", {}));
     expect([unknown.code, unknown.status]).toEqual(["not_found", 404]);
@@ -189,10 +202,10 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     const updated = await sb.updateGrant(smsGrantId, { daily_send_limit: 10, max_recipients_per_message: 1 });
     expect(updated).toMatchObject({ daily_send_limit: 10, max_recipients_per_message: 1 });
     const tools = await agent.listTools<Schema>("anthropic");
-    const sms = tools.find((t) => t.name === "clicksend_send_sms")!;
+    const sms = tools.find((t) => t.name === "sms_send")!;
     expect(sms.description).toContain("Max 1 recipients per message.");
     expect(sms.description).toContain("8 of 10 messages left today (UTC).");
-    const tooMany = await failure(agent.callTool("clicksend_send_sms", { to: ["+61412000203", "+61412000204"], body: smsBody() }));
+    const tooMany = await failure(agent.callTool("sms_send", { to: ["+61412000203", "+61412000204"], body: smsBody() }));
     expect(tooMany.details).toMatchObject({ reason: "recipient_limit", max_recipients_per_message: 1 });
 
     const bad = await failure(sb.updateGrant(smsGrantId, { surprise: 1 } as never));
@@ -202,7 +215,7 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
   it("the user's own session acts as the agent with Switchboard.agent(agentId)", async () => {
     const asUser = sb.agent(agentId);
     const tools = await asUser.listTools<Schema>("openai");
-    expect(tools.map((t) => t.function.name)).toContain("clicksend_send_sms");
+    expect(tools.map((t) => t.function.name)).toContain("sms_send");
     const result = await asUser.callTool<Schema>("clicksend_get_balance", {});
     expect(result.status).toBe("succeeded");
     const [row] = await adminSql()`select auth_mode, agent_id from public.operations where id = ${result.operation_id}`;
@@ -216,15 +229,23 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     expect([refused.code, refused.status]).toEqual(["provider_error", 502]);
     expect(JSON.stringify(refused.details)).not.toContain("wrong");
 
-    // A failed test marks the connection as in error: its tools are withheld until fixed.
+    // A failed test marks the connection as in error: its tools are withheld until fixed —
+    // email_send stays (SendGrid) but no longer lists the mailbox.
     expect((await sb.testConnection("smtp", smtp.id)).ok).toBe(false);
-    expect((await agent.listTools<Schema>("anthropic")).map((t) => t.name)).not.toContain("smtp_send_email");
+    const withheld = ((await agent.listTools<Schema>("raw")) as Schema[]).find((t) => t.name === "email_send")!;
+    expect(withheld).toMatchObject({ provider: "sendgrid", connection_id: sendgrid.id });
+    expect(withheld.limits.accounts).toBeUndefined();
+    expect(withheld.description).not.toContain(smtp.id);
+    const notListed = await failure(agent.callTool("email_send", { to: ["ada@example.com"], subject: "x", text: "x", account: smtp.id }));
+    expect([notListed.code, notListed.status]).toEqual(["permission_denied", 403]);
 
     const fixed = await sb.rotateCredentials(smtp.id, { username: "demo", password: "demo-pass" });
     expect(fixed.status).toBe("active");
     expect((await sb.testConnection("smtp", smtp.id)).ok).toBe(true);
     const sent = await agent.callTool<Schema>("smtp_send_email", { to: ["ada@example.com"], subject: "After rotation", text: "Hi" });
     expect(sent.status).toBe("succeeded");
+    const listedAgain = ((await agent.listTools<Schema>("raw")) as Schema[]).find((t) => t.name === "email_send")!;
+    expect(listedAgain.limits.accounts.map((a: Schema) => a.connection_id)).toEqual([smtp.id, sendgrid.id]);
   });
 
   it("listConnections reads the user's connections in the Connection shape", async () => {
@@ -288,7 +309,7 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     // A new key works.
     const fresh = await sb.issueAgentKey(agentId);
     agent = agentWithKey(fresh.key);
-    expect((await agent.listTools("raw")).length).toBe(4);
+    expect((await agent.listTools("raw")).length).toBe(3);
   });
 
   it("deleteConnection: its grants are revoked and its tools are gone", async () => {
@@ -297,10 +318,13 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     expect(grant.is_active).toBe(false);
     expect(grant.revoked_at).not.toBeNull();
     const names = (await agent.listTools<Schema>("anthropic")).map((t) => t.name).sort();
-    expect(names).toEqual(["sendgrid_send_email", "smtp_send_email"]);
+    expect(names).toEqual(["email_send"]);
     expect(((await sb.getAgentTools(agentId)) as Schema[]).some((t) => t.provider === "clicksend_sms")).toBe(false);
     const gone = await failure(agent.callTool("clicksend_send_sms", { to: ["+61411111111"], body: smsBody() }));
     expect([gone.code, gone.status]).toEqual(["permission_denied", 403]);
+    const goneChannel = await failure(agent.callTool("sms_send", { to: ["+61411111111"], body: smsBody() }));
+    expect([goneChannel.code, goneChannel.status]).toEqual(["permission_denied", 403]);
+    expect(goneChannel.details).toMatchObject({ reason: "no_usable_account" });
     expect((await sb.listConnections()).map((c) => c.id)).not.toContain(clicksend.id);
     // The secret went with it.
     const [secret] = await adminSql()`select count(*)::int as n from vault.secrets where name = ${`switchboard.connection.${clicksend.id}`}`;
@@ -480,11 +504,14 @@ describe("Switchboard: workspaces, members, permissions, numbers, identities and
   it("the agent sends from the member's number; listUsage shows the grant's and the member's counters", async () => {
     const agent = agentWithKey(agentKey);
     const tools = await agent.listTools<Schema>("raw");
-    expect(tools.find((t) => t.name === "clicksend_send_sms")!.limits).toMatchObject({ daily_send_limit: 5, monthly_send_limit: 8 });
-    const sent = await agent.callTool<Schema>("clicksend_send_sms", { to: ["+61412000400"], body: smsBody("team") });
+    expect(tools.find((t) => t.name === "sms_send")!).toMatchObject({
+      connection_id: sms.id, limits: { daily_send_limit: 5, monthly_send_limit: 8 },
+    });
+    const sent = await agent.callTool<Schema>("sms_send", { to: ["+61412000400"], body: smsBody("team") });
+    expect(sent.provider).toBe("clicksend_sms");
     const messages = ((await (await fetch(`${fakeRoot(status().CLICKSEND_FAKE_URL)}/__fake/messages`)).json()) as any).messages as any[];
     expect(messages.find((m) => m.custom_string === sent.operation_id)).toMatchObject({ from: memberNumber });
-    const outside = await failure(agent.callTool("clicksend_send_sms", { to: ["+14155550100"], body: smsBody() }));
+    const outside = await failure(agent.callTool("sms_send", { to: ["+14155550100"], body: smsBody() }));
     expect(outside.details).toMatchObject({ reason: "recipient_not_allowed" });
 
     const usage = await asMember.listUsage({ workspaceId: teamId });

@@ -227,13 +227,16 @@ describe("a team workspace, end to end", () => {
   it("the member's agent sends from the member's number; another member's number is refused and nothing is sent", async () => {
     const listed = await callFunction("agent-tools?format=raw", agentKey);
     expect(listed.status).toBe(200);
-    const send = listed.body.tools.find((t: any) => t.name === "clicksend_send_sms");
+    expect(listed.body.tools.map((t: any) => t.name)).toEqual(["sms_send"]);
+    const send = listed.body.tools.find((t: any) => t.name === "sms_send");
+    expect(send).toMatchObject({ provider: "clicksend_sms", connection_id: connection.id, connection_name: "Team SMS" });
     expect(send.limits).toMatchObject({ daily_send_limit: 3, remaining_today: 3, monthly_send_limit: 60 });
 
     const viaTools = await callFunction("agent-tools", agentKey, {
-      body: { name: "clicksend_send_sms", arguments: { to: ["+61412000301"], body: sms("via agent-tools") } },
+      body: { name: "sms_send", arguments: { to: ["+61412000301"], body: sms("via agent-tools") } },
     });
     expect(viaTools.status, JSON.stringify(viaTools.body)).toBe(200);
+    expect(viaTools.body).toMatchObject({ status: "succeeded", provider: "clicksend_sms" });
     // Naming their own number explicitly is fine too.
     const viaRoute = await callFunction("clicksend/sms/send", agentKey, {
       body: { to: ["+61412000302"], body: sms("via the route"), from: numbers.member },
@@ -262,7 +265,7 @@ describe("a team workspace, end to end", () => {
 
     const before = await clicksendFake.requestTotal();
     const over = await callFunction("agent-tools", agentKey, {
-      body: { name: "clicksend_send_sms", arguments: { to: ["+61412000305"], body: sms("over") } },
+      body: { name: "sms_send", arguments: { to: ["+61412000305"], body: sms("over") } },
     });
     expect(over.status).toBe(429);
     expect(over.body.error.code).toBe("quota_exceeded");

@@ -132,14 +132,14 @@ isOneToOne: false
                   ]
                 },"integration_capabilities": {
                   Row: {
-                    "capability_key": string,"created_at": string,"description": string,"display_label": string,"display_order": number,"id": string,"input_schema": NonNullable<Json>,"input_schema_json": Json | null,"is_destructive": boolean,"is_read_only": boolean,"provider_id": string,"required_scope": string,"sends_messages": boolean,"strict_input_schema": NonNullable<Json>,"strict_input_schema_json": Json | null,"updated_at": string
+                    "capability_key": string,"channel": string | null,"created_at": string,"description": string,"display_label": string,"display_order": number,"id": string,"input_schema": NonNullable<Json>,"input_schema_json": Json | null,"is_destructive": boolean,"is_read_only": boolean,"provider_id": string | null,"required_scope": string,"sends_messages": boolean,"strict_input_schema": NonNullable<Json>,"strict_input_schema_json": Json | null,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "capability_key": string,"created_at"?: string,"description": string,"display_label": string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id": string,"required_scope": string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
+                    "capability_key": string,"channel"?: string | null,"created_at"?: string,"description": string,"display_label": string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string | null,"required_scope": string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
                   }
                   Update: {
-                    "capability_key"?: string,"created_at"?: string,"description"?: string,"display_label"?: string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string,"required_scope"?: string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
+                    "capability_key"?: string,"channel"?: string | null,"created_at"?: string,"description"?: string,"display_label"?: string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string | null,"required_scope"?: string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
                   }
                   Relationships: [
                     {
@@ -240,6 +240,26 @@ isOneToOne: false
       referencedColumns: ["id"]
     }
                   ]
+                },"operation_attempts": {
+                  Row: {
+                    "attempt": number,"connection_id": string | null,"created_at": string,"duration_ms": number | null,"error_code": string | null,"error_message": string | null,"id": number,"operation_id": string,"outcome": string,"provider": string,"provider_code": string | null,"provider_status": number | null,"workspace_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "attempt": number,"connection_id"?: string | null,"created_at"?: string,"duration_ms"?: number | null,"error_code"?: string | null,"error_message"?: string | null,"id"?: never,"operation_id": string,"outcome": string,"provider": string,"provider_code"?: string | null,"provider_status"?: number | null,"workspace_id": string
+                  }
+                  Update: {
+                    "attempt"?: number,"connection_id"?: string | null,"created_at"?: string,"duration_ms"?: number | null,"error_code"?: string | null,"error_message"?: string | null,"id"?: never,"operation_id"?: string,"outcome"?: string,"provider"?: string,"provider_code"?: string | null,"provider_status"?: number | null,"workspace_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "operation_attempts_operation_id_fkey"
+      columns: ["operation_id"]
+isOneToOne: false
+      referencedRelation: "operations"
+      referencedColumns: ["id"]
+    }
+                  ]
                 },"operations": {
                   Row: {
                     "agent_id": string | null,"auth_mode": string,"capability_key": string,"connection_id": string | null,"created_at": string,"duration_ms": number | null,"error_code": string | null,"error_details": Json | null,"error_message": string | null,"finished_at": string | null,"id": string,"idempotency_key": string | null,"member_permission_id": string | null,"permission_id": string | null,"provider_message_ids": (string)[],"quota_date": string | null,"quota_reserved": number,"quota_used": number,"recipient_count": number,"recipients": (string)[],"request_hash": string | null,"request_summary": NonNullable<Json>,"response": Json | null,"sender": string | null,"status": string,"user_id": string,"workspace_id": string
@@ -278,6 +298,52 @@ isOneToOne: false
 isOneToOne: false
       referencedRelation: "connections"
       referencedColumns: ["id","workspace_id"]
+    }
+                  ]
+                },"route_connections": {
+                  Row: {
+                    "connection_id": string,"position": number,"route_id": string,"workspace_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "connection_id": string,"position": number,"route_id": string,"workspace_id": string
+                  }
+                  Update: {
+                    "connection_id"?: string,"position"?: number,"route_id"?: string,"workspace_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "route_connections_connection_id_workspace_id_fkey"
+      columns: ["connection_id","workspace_id"]
+isOneToOne: false
+      referencedRelation: "connections"
+      referencedColumns: ["id","workspace_id"]
+    },{
+      foreignKeyName: "route_connections_route_id_workspace_id_fkey"
+      columns: ["route_id","workspace_id"]
+isOneToOne: false
+      referencedRelation: "routes"
+      referencedColumns: ["id","workspace_id"]
+    }
+                  ]
+                },"routes": {
+                  Row: {
+                    "channel": string,"created_at": string,"created_by": string | null,"id": string,"updated_at": string,"user_id": string | null,"workspace_id": string
+                  }
+                  ComputedFields: never
+                  Insert: {
+                    "channel": string,"created_at"?: string,"created_by"?: string | null,"id"?: string,"updated_at"?: string,"user_id"?: string | null,"workspace_id": string
+                  }
+                  Update: {
+                    "channel"?: string,"created_at"?: string,"created_by"?: string | null,"id"?: string,"updated_at"?: string,"user_id"?: string | null,"workspace_id"?: string
+                  }
+                  Relationships: [
+                    {
+      foreignKeyName: "routes_workspace_id_fkey"
+      columns: ["workspace_id"]
+isOneToOne: false
+      referencedRelation: "workspaces"
+      referencedColumns: ["id"]
     }
                   ]
                 },"sender_identities": {
@@ -480,6 +546,9 @@ isOneToOne: false
                            },
 "set_member_permission":
 { Args: { "p_allowed_recipients"?: (string)[],"p_blocked_recipients"?: (string)[],"p_can_configure"?: boolean,"p_can_send"?: boolean,"p_can_view"?: boolean,"p_connection_id": string,"p_daily_send_limit"?: number,"p_expires_at"?: string,"p_monthly_send_limit"?: number,"p_scopes"?: (string)[],"p_user_id": string }; Returns: Json
+                           },
+"set_route":
+{ Args: { "p_channel": string,"p_connection_ids": (string)[],"p_user_id"?: string,"p_workspace_id": string }; Returns: Json
                            },
 "transfer_workspace_ownership":
 { Args: { "p_new_owner_id": string,"p_workspace_id": string }; Returns: Json

@@ -26,7 +26,8 @@ export type MemberDefaultNumber = Tables["member_default_numbers"]["Row"];
 export type SenderIdentity = Tables["sender_identities"]["Row"];
 export type AuditEvent = Tables["audit_events"]["Row"];
 export type UsageCounter = Tables["usage_counters"]["Row"];
-export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid";
+export type ProviderName = "clicksend_sms" | "smtp" | "sendgrid" | "twilio" | "telnyx" | "exotel";
+export type Channel = "sms" | "mms" | "whatsapp" | "email";
 export type ToolFormat = "raw" | "openai" | "anthropic" | "mcp";
 export type WorkspaceRole = "owner" | "admin" | "member";
 
@@ -309,7 +310,33 @@ export class Switchboard {
     return data;
   }
 
+  // ---- routes ----
+  /**
+   * Orders a channel's accounts for the workspace's channel tools (admins): a send tries
+   * them in this order, moving on only when a provider proved it did not take the message.
+   * With `userId` the route is that member's own; an empty list deletes the route.
+   */
+  setRoute(options: { workspaceId: string; channel: Channel; connectionIds: string[]; userId?: string }): Promise<{
+    id?: string; channel: Channel; connection_ids?: string[]; deleted?: boolean;
+  }> {
+    return this.rpc("set_route", {
+      p_workspace_id: options.workspaceId, p_channel: options.channel, p_connection_ids: options.connectionIds,
+      p_user_id: options.userId ?? null,
+    });
+  }
+
   // ---- phone numbers ----
+  /**
+   * Fills a connection's numbers from its provider's list (owners and admins; Twilio,
+   * Telnyx, Exotel): new numbers join the pool, missing ones become inactive, assignments stay.
+   */
+  async syncNumbers(provider: "twilio" | "telnyx" | "exotel", connectionId: string): Promise<{
+    connection_id: string; listed: number; added: number; updated: number; deactivated: number; unchanged: number; skipped: number;
+  }> {
+    const { data, error } = await this.supabase.functions.invoke(`${provider}/numbers/sync`, { body: { connection_id: connectionId } });
+    if (error) throw await functionError(error);
+    return data;
+  }
   /** Adds a number to a connection (admins), assigned to a member or in the pool. */
   addPhoneNumber(options: PhoneNumberOptions): Promise<PhoneNumber> {
     return this.rpc("add_phone_number", {

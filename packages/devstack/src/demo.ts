@@ -10,6 +10,8 @@
  * the three providers in the team and gives the member permission to send (5 SMS a day)
  * and a number of their own; the member creates an agent and grants it part of what
  * they hold; the agent sends from the member's number until the member's limit stops it.
+ * Then the owner adds Twilio and Telnyx with an SMS route, and an `sms_send` fails over
+ * from Twilio (rate-limited) to Telnyx.
  *
  *   - `npm start` runs it as the stack's seedDemo hook (cli.ts) and puts DEMO_USER_ID,
  *     DEMO_USER_EMAIL, DEMO_USER_JWT (the owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID,
@@ -29,6 +31,8 @@ import WebSocket from "ws";
 import { loadConfig, statePath } from "./config.ts";
 import { configureJwt, createUserToken, type JwtIssuer } from "./jwt.ts";
 import { readRunningState, type SeedDemoContext, type StackStatus } from "./stack.ts";
+import { TELNYX_FAKE_API_KEY } from "./fakes/telnyx.ts";
+import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN } from "./fakes/twilio.ts";
 
 /** Created by supabase/seed.sql: the owner of the demo team. */
 export const DEMO_USER_ID = "00000000-0000-4000-8000-00000000d3e0";
@@ -39,7 +43,7 @@ export const DEMO_MEMBER_EMAIL = "member@switchboard.local";
 export const DEMO_WORKSPACE_NAME = "Demo Team";
 /** The demo users' access tokens live a week: they are printed for local experiments. */
 const DEMO_JWT_TTL_SECONDS = 7 * 24 * 3600;
-const NAMES = { clicksend: "Demo ClickSend", smtp: "Demo Mailbox", sendgrid: "Demo SendGrid" } as const;
+const NAMES = { clicksend: "Demo ClickSend", smtp: "Demo Mailbox", sendgrid: "Demo SendGrid", twilio: "Demo Twilio", telnyx: "Demo Telnyx" } as const;
 const NUMBERS = { desk: "+61480000000", member: "+61480000001" } as const;
 /** The member's SMS limit while the demo runs (raised at the end). */
 const MEMBER_DAILY_LIMIT = 5;
@@ -198,28 +202,28 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   for (const t of tools) detail(`${t.function.name}: ${t.function.description}`);
 
   const smsText = `Hi! Your table for two is booked for 7pm. (demo ${stamp})`;
-  const sms = await call("clicksend_send_sms", { to: ["+61412345678", "+61412345679"], body: smsText });
-  say(`POST /agent-tools clicksend_send_sms to +61412345678, +61412345679 → ${sms.status} ${summary(sms.body)}`);
+  const sms = await call("sms_send", { to: ["+61412345678", "+61412345679"], body: smsText });
+  say(`POST /agent-tools sms_send to +61412345678, +61412345679 → ${sms.status} ${summary(sms.body)}`);
   expectStatus(sms, 200);
 
-  const mail = await call("smtp_send_email", {
+  const mail = await call("email_send", {
     to: ["ada@example.com"], subject: "Your booking", text: `Table for two at 7pm is confirmed. (demo ${stamp})`,
   });
-  say(`POST /agent-tools smtp_send_email to ada@example.com → ${mail.status} ${summary(mail.body)}`);
+  say(`POST /agent-tools email_send to ada@example.com (no account: the team's default mail account, SMTP) → ${mail.status} ${summary(mail.body)}`);
   expectStatus(mail, 200);
-  const mail2 = await call("sendgrid_send_email", {
-    to: ["grace@example.com"], subject: "Your receipt", text: `Thanks for dining with us. (demo ${stamp})`, categories: ["demo"],
+  const mail2 = await call("email_send", {
+    to: ["grace@example.com"], subject: "Your receipt", text: `Thanks for dining with us. (demo ${stamp})`, account: sendgrid.id,
   });
-  say(`POST /agent-tools sendgrid_send_email to grace@example.com → ${mail2.status} ${summary(mail2.body)}`);
+  say(`POST /agent-tools email_send to grace@example.com, account: SendGrid → ${mail2.status} ${summary(mail2.body)}`);
   expectStatus(mail2, 200);
 
-  const refused = await call("smtp_send_email", { to: ["someone@gmail.com"], subject: "Hello", text: "Can I write to anyone?" });
-  say(`POST /agent-tools smtp_send_email to someone@gmail.com (not example.com) → ${refused.status}`);
+  const refused = await call("email_send", { to: ["someone@gmail.com"], subject: "Hello", text: "Can I write to anyone?" });
+  say(`POST /agent-tools email_send to someone@gmail.com (not example.com) → ${refused.status}`);
   detail(JSON.stringify(refused.body));
   expectStatus(refused, 403);
 
-  const spoofed = await call("clicksend_send_sms", { to: ["+61412345677"], body: `From the desk? (demo ${stamp})`, from: "+61400000999" });
-  say(`POST /agent-tools clicksend_send_sms from +61400000999 (not a number the member may use) → ${spoofed.status} ${summary(spoofed.body)}`);
+  const spoofed = await call("sms_send", { to: ["+61412345677"], body: `From the desk? (demo ${stamp})`, from: "+61400000999" });
+  say(`POST /agent-tools sms_send from +61400000999 (not a number the member may use) → ${spoofed.status} ${summary(spoofed.body)}`);
   expectStatus(spoofed, 403);
 
   const own = await http("POST", `${s.FUNCTIONS_URL}/clicksend/sms/send`, `Bearer ${memberJwt}`, {
@@ -229,13 +233,53 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   detail(`3 of the member's ${MEMBER_DAILY_LIMIT} messages are used today: the member's own sends and their agents' share one counter.`);
   expectStatus(own, 200);
 
-  const fill = await call("clicksend_send_sms", { to: ["+61412345671", "+61412345672"], body: `Reminder: 7pm tonight. (demo ${stamp})` });
-  say(`POST /agent-tools clicksend_send_sms to 2 more numbers → ${fill.status} ${summary(fill.body)}  (${MEMBER_DAILY_LIMIT} of ${MEMBER_DAILY_LIMIT} used today)`);
+  const fill = await call("sms_send", { to: ["+61412345671", "+61412345672"], body: `Reminder: 7pm tonight. (demo ${stamp})` });
+  say(`POST /agent-tools sms_send to 2 more numbers → ${fill.status} ${summary(fill.body)}  (${MEMBER_DAILY_LIMIT} of ${MEMBER_DAILY_LIMIT} used today)`);
   expectStatus(fill, 200);
-  const over = await call("clicksend_send_sms", { to: ["+61412345673"], body: `One more? (demo ${stamp})` });
-  say(`POST /agent-tools clicksend_send_sms to one more number → ${over.status} (the agent's own grant has 1 left: the member's limit refuses)`);
+  const over = await call("sms_send", { to: ["+61412345673"], body: `One more? (demo ${stamp})` });
+  say(`POST /agent-tools sms_send to one more number → ${over.status} (the agent's own grant has 1 left: the member's limit refuses)`);
   detail(JSON.stringify(over.body));
   expectStatus(over, 429);
+
+  // ---- a route with failover -------------------------------------------------------------
+  banner("AS THE OWNER: two more SMS accounts and a route that fails over");
+  const [twilioAccount, telnyxAccount] = await Promise.all([
+    rpc(supabase, "create_connection", {
+      p_provider: "twilio", p_name: NAMES.twilio, p_workspace_id: team.id,
+      p_credentials: { account_sid: TWILIO_FAKE_ACCOUNT, auth_token: TWILIO_FAKE_AUTH_TOKEN }, p_config: { base_url: s.TWILIO_FAKE_URL },
+    }),
+    rpc(supabase, "create_connection", {
+      p_provider: "telnyx", p_name: NAMES.telnyx, p_workspace_id: team.id,
+      p_credentials: { api_key: TELNYX_FAKE_API_KEY }, p_config: { base_url: s.TELNYX_FAKE_URL, webhook_public_key: s.TELNYX_FAKE_PUBLIC_KEY },
+    }),
+  ]);
+  for (const [fn, account] of [["twilio", twilioAccount], ["telnyx", telnyxAccount]] as const) {
+    const synced = await http("POST", `${s.FUNCTIONS_URL}/${fn}/numbers/sync`, `Bearer ${jwt}`, { connection_id: account.id });
+    expectStatus(synced, 200);
+    detail(`${fn.padEnd(7)} ${short(account.id)}: POST /${fn}/numbers/sync → ${synced.body.added} numbers added to the team's pool`);
+    await memberMaySend(supabase, account.id, RAISED_DAILY_LIMIT);
+  }
+  await rpc(supabase, "set_route", { p_workspace_id: team.id, p_channel: "sms", p_connection_ids: [twilioAccount.id, telnyxAccount.id] });
+  say("The owner connects Twilio and Telnyx, syncs their numbers, lets the member send on both, and sets the team's SMS route: rpc('set_route', {p_channel: 'sms', [Twilio, Telnyx]}).");
+  for (const account of [twilioAccount, telnyxAccount]) {
+    await rpc(asMember, "grant_agent_permission", {
+      p_agent_id: agent.id, p_connection_id: account.id, p_scopes: ["sms"], p_daily_send_limit: 20,
+      p_max_recipients_per_message: 3, p_allowed_recipients: [], p_blocked_recipients: [], p_expires_at: null,
+    });
+  }
+  say("The member grants the agent SMS on both (20 a day each).");
+  const routed = await call("sms_send", { to: ["+14155550188"], body: `Your order shipped. (demo ${stamp})` });
+  say(`POST /agent-tools sms_send (the channel tool: the route picks the account) → ${routed.status}, sent through ${routed.body.provider}`);
+  expectStatus(routed, 200);
+  await http("POST", `${s.TWILIO_FAKE_URL}/__fake/faults`, undefined, { mode: "http429", count: 1 });
+  const failedOver = await call("sms_send", { to: ["+14155550189"], body: `Your order is out for delivery. (demo ${stamp})` });
+  say(`Twilio starts rate-limiting (the fake answers 429). POST /agent-tools sms_send → ${failedOver.status}, sent through ${failedOver.body.provider}`);
+  detail(`failed over: ${JSON.stringify(failedOver.body.failed_over)}: a 429 proves Twilio did not take it, so Telnyx may; one operation, quota counted once`);
+  expectStatus(failedOver, 200);
+  if (failedOver.body.provider !== "telnyx") throw new DemoError(`expected the send to fail over to Telnyx, got ${failedOver.body.provider}`);
+  const { data: attempts } = await asMember.from("operation_attempts").select("attempt,provider,outcome,error_code,provider_status")
+    .eq("operation_id", failedOver.body.operation_id);
+  detail(`operation_attempts (the member reads their own): ${JSON.stringify(attempts)}`);
 
   // ---- as the owner again --------------------------------------------------------------
   banner("back AS THE OWNER: what happened in the team (read through RLS)");

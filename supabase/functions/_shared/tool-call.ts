@@ -8,10 +8,13 @@ import { sha256Hex } from "./auth.ts";
 import { asService, isDatabaseUnavailable } from "./db.ts";
 import { env, functionsBaseUrl, isHostedSupabase } from "./env.ts";
 import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
+import { z } from "zod";
 import { IDEMPOTENCY_KEY_ARGUMENT, parseIdempotencyKey } from "./idempotency.ts";
+import { ACCOUNT_ARGUMENT } from "./tool-schemas.ts";
 import { logFailure, zodIssues } from "./http.ts";
+import { canFailOver } from "./providers/transport.ts";
 import { ProviderError, type ReadResult, type SendResult } from "./providers/types.ts";
-import type { NetworkPolicy, ToolDefinition } from "./tools/types.ts";
+import type { NetworkPolicy, ProviderName, ToolDefinition } from "./tools/types.ts";
 
 export interface CallTarget {
   /** The account to use when the caller has more than one of the provider. */
@@ -21,18 +24,38 @@ export interface CallTarget {
   idempotencyKey?: string | null;
 }
 
-interface BeginResult {
+/** The account a call runs on: what begin (and a failover) answers. */
+interface AccountResult {
+  provider?: string;
+  credentials?: Record<string, string>;
+  config?: Record<string, unknown>;
+  sender?: string | null;
+  /** Where the provider reports this send's status: a path under the functions' URL. */
+  status_callback?: string | null;
+}
+
+/** Accounts a channel send may move on to after the first (a route holds at most 10). */
+const MAX_FAILOVERS = 9;
+
+/**
+ * Records a failed attempt and moves the send to its route's next account
+ * (private.fail_over_tool_call); the next account, or null when none takes it.
+ */
+async function failOver(operationId: string, error: ProviderError, durationMs: number): Promise<AccountResult | null> {
+  const [{ result }] = await asService()<[{ result: AccountResult & { ok: boolean } }]>`
+    select private.fail_over_tool_call(${operationId}::uuid, ${error.kind}, ${error.message.slice(0, 1000)},
+      ${typeof error.details.status === "number" ? error.details.status : null}::integer,
+      ${error.details.provider_code === undefined ? null : String(error.details.provider_code)}, ${durationMs}::integer) as result`;
+  return result.ok ? result : null;
+}
+
+interface BeginResult extends AccountResult {
   ok: boolean;
   replay?: boolean;
   operation_id?: string;
   status?: string;
   response?: Record<string, unknown> | null;
   error?: { code: string; message: string; details: unknown } | null;
-  credentials?: Record<string, string>;
-  config?: Record<string, unknown>;
-  sender?: string | null;
-  /** Where the provider reports this send's status: a path under the functions' URL. */
-  status_callback?: string | null;
 }
 
 /**
@@ -178,6 +201,24 @@ function splitIdempotencyKey(tool: ToolDefinition, rawArgs: unknown, fromRequest
 }
 
 /**
+ * Takes a tool's `account` argument out of its arguments: the connection the call uses,
+ * like the routes' `connection_id` body field. Given both ways, they must agree.
+ */
+function splitAccount(rawArgs: unknown, fromRequest: string | null) {
+  if (!rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) || !Object.hasOwn(rawArgs, ACCOUNT_ARGUMENT)) {
+    return { toolArgs: rawArgs, account: fromRequest };
+  }
+  const { [ACCOUNT_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  if (value !== null && (typeof value !== "string" || !z.guid().safeParse(value).success)) {
+    throw new ApiError("invalid_request", "account must be a connection id (a UUID)", { field: ACCOUNT_ARGUMENT });
+  }
+  if (fromRequest && value && fromRequest !== value) {
+    throw new ApiError("invalid_request", "connection_id and the account argument differ; send one");
+  }
+  return { toolArgs, account: fromRequest ?? (value as string | null) };
+}
+
+/**
  * Validates, authorizes, calls the provider and records the outcome. Returns the
  * caller-facing result or throws ApiError in the documented envelope.
  */
@@ -187,16 +228,23 @@ export async function runTool(
   rawArgs: unknown,
   target: CallTarget = {},
 ): Promise<Record<string, unknown>> {
-  const { toolArgs, idempotencyKey } = splitIdempotencyKey(tool, rawArgs ?? {}, target.idempotencyKey ?? null);
+  if (tool.channel && target.connectionRef) {
+    // Channel tools were never listed with account suffixes: they take the account argument.
+    throw new ApiError("invalid_request", `${tool.capability} takes the account argument, not a name suffix`);
+  }
+  const { toolArgs: withAccount, idempotencyKey } = splitIdempotencyKey(tool, rawArgs ?? {}, target.idempotencyKey ?? null);
+  const { toolArgs, account: connectionId } = splitAccount(withAccount, target.connectionId ?? null);
   const parsed = tool.schema.safeParse(toolArgs);
   if (!parsed.success) {
     throw new ApiError("invalid_request", `invalid arguments for ${tool.capability}`, { issues: zodIssues(parsed.error) });
   }
   const args = parsed.data;
   const recipients = tool.recipients(args);
+  // A channel send that named its account stays on it (the ledger says it was named).
+  const summary = { ...tool.summarize(args), ...(tool.channel && connectionId ? { account: connectionId } : {}) };
   const who = callerIdentity(caller);
   // Hashed without the key itself, so a key sent as a header or as an argument is the same request.
-  const requestHash = idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, toolArgs])) : null;
+  const requestHash = idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, toolArgs, connectionId])) : null;
 
   const [{ result }] = await asService()<[{ result: BeginResult }]>`
     select private.begin_tool_call(
@@ -204,12 +252,12 @@ export async function runTool(
       p_user_id => ${who.user}::uuid,
       p_agent_id => ${who.agent}::uuid,
       p_agent_key_hash => ${who.keyHash},
-      p_connection_id => ${target.connectionId ?? null}::uuid,
+      p_connection_id => ${connectionId}::uuid,
       p_connection_ref => ${target.connectionRef ?? null},
       p_recipients => ${recipients}::text[],
       p_idempotency_key => ${idempotencyKey},
       p_request_hash => ${requestHash},
-      p_request_summary => ${asService().json(tool.summarize(args) as never)}::jsonb,
+      p_request_summary => ${asService().json(summary as never)}::jsonb,
       p_auth_mode => ${caller.mode},
       p_sender => ${tool.sender?.(args) ?? null}
     ) as result`.catch((error: { code?: string; message?: string }) => {
@@ -235,15 +283,36 @@ export async function runTool(
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   let outcome: SendResult | ReadResult;
+  let account: AccountResult = result;
+  const failedOver: Array<{ provider: string | undefined; error_code: string }> = [];
   try {
-    outcome = await tool.execute({
-      credentials: result.credentials ?? {},
-      config: result.config ?? {},
-      operationId,
-      network: networkPolicy(),
-      sender: result.sender ?? null,
-      statusCallbackUrl: statusCallbackUrl(result.status_callback),
-    }, args);
+    for (;;) {
+      const attemptStarted = performance.now();
+      try {
+        outcome = await tool.execute({
+          credentials: account.credentials ?? {},
+          config: account.config ?? {},
+          operationId,
+          network: networkPolicy(),
+          provider: account.provider as ProviderName | undefined,
+          sender: account.sender ?? null,
+          statusCallbackUrl: statusCallbackUrl(account.status_callback),
+        }, args);
+        break;
+      } catch (error) {
+        // A channel send the provider proved it did not take moves to the route's next account.
+        if (!tool.channel || !canFailOver(error) || failedOver.length >= MAX_FAILOVERS) throw error;
+        const next = await failOver(operationId, error as ProviderError, Math.round(performance.now() - attemptStarted))
+          .catch((failure) => {
+            // The send was provably not taken: without a next account it simply failed.
+            logFailure("tool-call/fail-over", failure, new ApiError("service_unavailable", "fail over failed", { operation_id: operationId }));
+            return null;
+          });
+        if (!next) throw error;
+        failedOver.push({ provider: account.provider, error_code: (error as ProviderError).kind });
+        account = next;
+      }
+    }
   } catch (error) {
     const base = error instanceof ProviderError
       ? providerFailure(error)
@@ -257,6 +326,7 @@ export async function runTool(
     throw apiError;
   }
 
+  const route = tool.channel ? { provider: account.provider, ...(failedOver.length ? { failed_over: failedOver } : {}) } : {};
   if (!isSendResult(outcome)) {
     const response = { ...outcome.data, operation_id: operationId, status: "succeeded" };
     await finish(operationId, { status: "succeeded", response, durationMs: elapsed() });
@@ -270,6 +340,7 @@ export async function runTool(
   // Provider data first: our operation id and status must not be shadowed by its fields.
   const response = {
     ...outcome.data,
+    ...route,
     operation_id: operationId,
     status,
     sent: outcome.sentCount,

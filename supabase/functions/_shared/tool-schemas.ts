@@ -11,16 +11,45 @@ import type { ToolDefinition } from "./tools/types.ts";
 
 type Schema = Record<string, unknown>;
 
+/**
+ * Drops a `pattern` zod writes next to a `format` (e-mail addresses, date-times): it only
+ * repeats the format as a regex, hundreds of characters a model reads on every call.
+ * The zod schema still checks every value.
+ */
+function withoutFormatPatterns(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(withoutFormatPatterns);
+  if (!node || typeof node !== "object") return node;
+  const out: Schema = {};
+  for (const [key, value] of Object.entries(node as Schema)) {
+    if (key === "pattern" && typeof (node as Schema).format === "string") continue;
+    out[key] = withoutFormatPatterns(value);
+  }
+  return out;
+}
+
 export function inputSchema(tool: ToolDefinition): Schema {
-  const schema = z.toJSONSchema(tool.schema, { io: "input", target: "draft-2020-12" }) as Schema;
+  const schema = withoutFormatPatterns(z.toJSONSchema(tool.schema, { io: "input", target: "draft-2020-12" })) as Schema;
   delete schema.$schema;
-  // Every send tool takes an optional idempotency key; runTool takes it out before the
-  // tool's own (strict) schema sees the arguments.
+  // Every tool takes an optional account, and every send tool an optional idempotency
+  // key; runTool takes them out before the tool's own (strict) schema sees the arguments.
+  schema.properties = { ...(schema.properties as Schema), [ACCOUNT_ARGUMENT]: { ...ACCOUNT_SCHEMA } };
   if (tool.sendsMessages) {
     schema.properties = { ...(schema.properties as Schema), [IDEMPOTENCY_KEY_ARGUMENT]: { ...IDEMPOTENCY_KEY_SCHEMA } };
   }
   return schema;
 }
+
+/** The tool argument naming the account (connection) a call uses, when the caller has several. */
+export const ACCOUNT_ARGUMENT = "account";
+
+/** The JSON Schema of every tool's `account` argument (generated into the tool schemas). */
+export const ACCOUNT_SCHEMA = {
+  type: "string",
+  format: "uuid",
+  description:
+    "Optional: the account (connection id) to use, from the accounts this tool's description lists. " +
+    "Omit it to use your only account, or your route (which tries your accounts in order).",
+} as const;
 
 /** Keywords OpenAI strict mode accepts besides structure (type, properties, items, ...). */
 const STRICT_KEYWORDS = new Set([

@@ -32,7 +32,7 @@
  *                                    cancel window, idempotency expiry, timestamps in payloads).
  *                                    Webhook signature timestamps always use the real clock.
  *
- * `signature` (advance/inbound) is one of "stale" (timestamp 301 s old), "future" (301 s ahead),
+ * `signature` (advance/inbound) is one of "stale" (timestamp 360 s old), "future" (360 s ahead),
  * "reserialized" (the body is sent pretty-printed but the compact re-serialisation was signed),
  * "truncated" (48-byte signature), "wrong_key", "tampered" (body changed after signing) or
  * "missing" (no signature headers). Every one of them must be rejected by a correct verifier.
@@ -980,7 +980,8 @@ export async function startTelnyxFake(options: TelnyxFakeOptions = {}): Promise<
     let body = signed;
     if (fault === "reserialized") body = JSON.stringify(envelope, null, 2); // the compact form was signed
     if (fault === "tampered") body = body.replace('"record_type":"event"', '"record_type":"event","tampered":true');
-    const skew = fault === "stale" ? -301 : fault === "future" ? 301 : 0;
+    // Well past the 300 s tolerance: a verifier a second or two later must still refuse it.
+    const skew = fault === "stale" ? -360 : fault === "future" ? 360 : 0;
     const timestamp = String(Math.floor(Date.now() / 1000) + skew);
     const key: KeyObject = fault === "wrong_key" ? otherKeys.privateKey : keys.privateKey;
     let signature = signBytes(null, Buffer.from(`${timestamp}|${signed}`, "utf8"), key);

@@ -2,6 +2,7 @@
 import { exotelAdapter } from "../providers/exotel.ts";
 import { telnyxAdapter } from "../providers/telnyx.ts";
 import { twilioAdapter } from "../providers/twilio.ts";
+import { channelTools } from "./channels.ts";
 import { clicksendTools } from "./clicksend.ts";
 import { messagingTools } from "./messaging.ts";
 import { sendgridTools } from "./sendgrid.ts";
@@ -18,7 +19,7 @@ export const exotelTools = messagingTools({
   channels: ["sms", "whatsapp"],
 });
 
-export const allTools: ToolDefinition[] = [
+const providerTools: ToolDefinition[] = [
   ...clicksendTools,
   ...smtpTools,
   ...sendgridTools,
@@ -26,6 +27,13 @@ export const allTools: ToolDefinition[] = [
   ...telnyxTools,
   ...exotelTools,
 ] as ToolDefinition[];
+const providerToolsByCapability = new Map(providerTools.map((t) => [t.capability, t]));
+
+/** Every tool: the channel tools (which send as the provider tools) and each provider's own. */
+export const allTools: ToolDefinition[] = [
+  ...channelTools((capability) => providerToolsByCapability.get(capability)),
+  ...providerTools,
+];
 
 export const toolsByCapability: ReadonlyMap<string, ToolDefinition> = new Map(allTools.map((t) => [t.capability, t]));
 

@@ -68,25 +68,33 @@ export const mmsSendSchema = z.strictObject({
   from: from.optional(),
 });
 
-export const whatsappSendSchema = z
-  .strictObject({
-    to: recipients,
-    body: body(4096).optional().describe(
-      "Message text (up to 4096 characters). Free-form text reaches only people who wrote to you in the last 24 hours; otherwise use a template.",
-    ),
-    template: z
-      .strictObject({
-        id: z.string().min(1).max(200).describe("The approved template's id (Twilio Content SID, Exotel template name)."),
-        language: z.string().regex(/^[a-z]{2,3}(?:_[A-Z]{2})?$/).optional().describe("Template language, e.g. \"en\" or \"en_US\"."),
-        variables: z.array(z.string().max(1000)).max(20).optional()
-          .describe("Values for the template's numbered placeholders, in order: {{1}}, {{2}}, …"),
-      })
-      .optional()
-      .describe("A pre-approved template, for people outside the 24-hour window."),
-    media_urls: mediaUrls.optional(),
-    from: from.optional(),
-  })
-  .refine((a) => a.body !== undefined || a.template !== undefined, { message: "give body or template.", path: ["body"] });
+/** The WhatsApp fields (also the channel tool's, which adds `account`). */
+export const whatsappSendShape = {
+  to: recipients,
+  body: body(4096).optional().describe(
+    "Message text (up to 4096 characters). Free-form text reaches only people who wrote to you in the last 24 hours; otherwise use a template.",
+  ),
+  template: z
+    .strictObject({
+      id: z.string().min(1).max(200).describe("The approved template's id (Twilio Content SID, Exotel template name)."),
+      language: z.string().regex(/^[a-z]{2,3}(?:_[A-Z]{2})?$/).optional().describe("Template language, e.g. \"en\" or \"en_US\"."),
+      variables: z.array(z.string().max(1000)).max(20).optional()
+        .describe("Values for the template's numbered placeholders, in order: {{1}}, {{2}}, …"),
+    })
+    .optional()
+    .describe("A pre-approved template, for people outside the 24-hour window."),
+  media_urls: mediaUrls.optional(),
+  from: from.optional(),
+};
+
+/** A WhatsApp message is text or a template. */
+export function bodyOrTemplate(message: { body?: string; template?: unknown }, ctx: z.RefinementCtx) {
+  if (message.body === undefined && message.template === undefined) {
+    ctx.addIssue({ code: "custom", path: ["body"], message: "give body or template." });
+  }
+}
+
+export const whatsappSendSchema = z.strictObject(whatsappSendShape).superRefine(bodyOrTemplate);
 
 export const balanceSchema = z.strictObject({});
 

@@ -17,27 +17,33 @@ const shared = mailInputShape();
 const limited = (list: typeof shared.to, description: string) =>
   list.max(SMTP_MAX_RECIPIENTS).describe(description);
 
+/** The SMTP mail fields (also the e-mail channel tool's, which adds `account`). */
+export const smtpSendEmailShape = {
+  ...shared,
+  // The shared texts quote SendGrid's 1000; SMTP relays allow far fewer per message.
+  to: limited(
+    shared.to,
+    `Recipient addresses (at least 1). to, cc and bcc together hold at most ${SMTP_MAX_RECIPIENTS} ` +
+      "distinct addresses, and all To recipients see each other.",
+  ),
+  cc: limited(shared.cc.unwrap(), "Carbon-copy addresses, visible to all recipients").optional(),
+  bcc: limited(shared.bcc.unwrap(), "Blind-copy addresses, hidden from every other recipient").optional(),
+  // Required here (not only in a refinement) so the JSON Schema tells the agent up front.
+  subject: shared.subject.unwrap().describe("Subject line: one line of text, no line breaks"),
+};
+
+/** A body is required, and the recipient lists within SMTP's limit. */
+export function refineSmtpMail(mail: { text?: string; html?: string } & Parameters<typeof checkRecipientLists>[0], ctx: z.RefinementCtx) {
+  // Refinements may run on partly invalid input, so test types before relying on them.
+  if (mail.text === undefined && mail.html === undefined) {
+    ctx.addIssue({ code: "custom", path: ["text"], message: "text or html (or both) is required" });
+  }
+  checkRecipientLists(mail, ctx, SMTP_MAX_RECIPIENTS);
+}
+
 export const smtpSendEmailSchema = z
-  .strictObject({
-    ...shared,
-    // The shared texts quote SendGrid's 1000; SMTP relays allow far fewer per message.
-    to: limited(
-      shared.to,
-      `Recipient addresses (at least 1). to, cc and bcc together hold at most ${SMTP_MAX_RECIPIENTS} ` +
-        "distinct addresses, and all To recipients see each other.",
-    ),
-    cc: limited(shared.cc.unwrap(), "Carbon-copy addresses, visible to all recipients").optional(),
-    bcc: limited(shared.bcc.unwrap(), "Blind-copy addresses, hidden from every other recipient").optional(),
-    // Required here (not only in a refinement) so the JSON Schema tells the agent up front.
-    subject: shared.subject.unwrap().describe("Subject line: one line of text, no line breaks"),
-  })
-  .superRefine((mail, ctx) => {
-    // Refinements may run on partly invalid input, so test types before relying on them.
-    if (mail.text === undefined && mail.html === undefined) {
-      ctx.addIssue({ code: "custom", path: ["text"], message: "text or html (or both) is required" });
-    }
-    checkRecipientLists(mail, ctx, SMTP_MAX_RECIPIENTS);
-  })
+  .strictObject(smtpSendEmailShape)
+  .superRefine(refineSmtpMail)
   .describe(
     "Send one e-mail from the user's own mailbox through their SMTP server. The sender address is fixed " +
       "by the connection. Give a subject and a text and/or html body; to, cc and bcc together hold at most " +

@@ -6,6 +6,7 @@
  */
 import type { z } from "zod";
 import type { NetworkPolicy } from "../net/guard.ts";
+import type { Channel } from "../providers/adapter.ts";
 import type { CallOptions, ReadResult, SendResult } from "../providers/types.ts";
 
 /**
@@ -31,6 +32,8 @@ export interface ToolContext {
    * to let the provider use the connection's own default.
    */
   sender?: string | null;
+  /** The provider of the account the call runs on (how a channel tool sends). */
+  provider?: ProviderName;
   /** Where the provider should report this send's status (the connection's webhook), when it takes one per send. */
   statusCallbackUrl?: string;
   options?: CallOptions;
@@ -39,7 +42,10 @@ export interface ToolContext {
 export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
   /** Capability key, e.g. "clicksend_send_sms". */
   capability: string;
-  provider: ProviderName;
+  /** The provider whose API the tool calls; a channel tool has none (the account decides). */
+  provider?: ProviderName;
+  /** A channel tool's channel. */
+  channel?: Channel;
   /**
    * True for tools that send messages (integration_capabilities.sends_messages): their
    * recipients are checked and counted, and they take an optional `idempotency_key` argument.

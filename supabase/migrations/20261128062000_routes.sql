@@ -12,6 +12,9 @@
  *   failover               private.fail_over_tool_call: records the attempt, moves the send
  *                          and its reservation to the next account
  *   attempts               operation_attempts
+ * begin_tool_call also tells a send where its provider reports its status, for providers
+ * that take a callback URL on each send (service_providers.status_callback_kind): the
+ * path of the connection's own webhook, so delivery reports need no account setup.
  */
 
 -- ---- Section - Channel tools ----

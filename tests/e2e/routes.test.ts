@@ -6,7 +6,8 @@
  * a timeout) never moves. Plus the account argument, the ambiguous case without a route,
  * the failover matrix (429, 401 and connection refused move on; a 500 after recording, a
  * 503 and a reset after recording never do; quota counted once either way), and bulk
- * sends across providers (a whole send moves; a send a provider took in part does not).
+ * sends across providers (a whole send moves; a send a provider took in part does not);
+ * whatsapp_send (a Twilio template) and mms_send through ClickSend.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { TELNYX_FAKE_API_KEY, TELNYX_FAKE_NUMBERS } from "../../packages/devstack/src/fakes/telnyx.ts";
@@ -274,3 +275,37 @@ describe("bulk across providers", () => {
   });
 });
 
+
+describe("the other channel tools", () => {
+  it("whatsapp_send sends a template through Twilio's WhatsApp sender", async () => {
+    const wa = await agentWithKey(owner, [{ connectionId: twilioAccount.id, scopes: ["whatsapp"], dailySendLimit: 10 }], "whatsapp");
+    const res = await callFunction("agent-tools", wa.key, {
+      body: { name: "whatsapp_send", arguments: { to: ["+14155550191"], template: { id: "HX0123456789abcdef0123456789abcdef", variables: ["Ada"] }, from: TWILIO_FAKE_NUMBERS.whatsapp } },
+    });
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body).toMatchObject({ provider: "twilio", status: "succeeded", sent: 1 });
+    const { messages } = await fake(twilio(), "/__fake/messages");
+    const sent = messages.find((m: any) => m.sid === res.body.provider_message_ids[0]);
+    expect(sent.fake.request.params).toMatchObject({ To: "whatsapp:+14155550191", From: `whatsapp:${TWILIO_FAKE_NUMBERS.whatsapp}`, ContentSid: "HX0123456789abcdef0123456789abcdef" });
+    expect(JSON.parse(sent.fake.request.params.ContentVariables)).toEqual({ "1": "Ada" });
+  });
+
+  it("mms_send through ClickSend takes its one media file, with a subject", async () => {
+    const { data: clicksend, error } = await owner.client.rpc("create_connection", {
+      p_provider: "clicksend_sms", p_name: "ClickSend MMS", p_credentials: { username: "demo", api_key: "demo-key" },
+      p_config: { base_url: status().CLICKSEND_FAKE_URL },
+    });
+    expect(error).toBeNull();
+    const mms = await agentWithKey(owner, [{ connectionId: clicksend.id, scopes: ["mms"], dailySendLimit: 10 }], "mms");
+    const ok = await callFunction("agent-tools", mms.key, {
+      body: { name: "mms_send", arguments: { to: ["+61411111999"], body: "Look", media_urls: ["https://cdn.example.com/a.jpg"] } },
+    });
+    expect(ok.status, JSON.stringify(ok.body)).toBe(200);
+    expect(ok.body).toMatchObject({ provider: "clicksend_sms", status: "succeeded" });
+    const two = await callFunction("agent-tools", mms.key, {
+      body: { name: "mms_send", arguments: { to: ["+61411111998"], media_urls: ["https://cdn.example.com/a.jpg", "https://cdn.example.com/b.jpg"] } },
+    });
+    expect(two.status).toBe(400);
+    expect(two.body.error.message).toContain("takes one media file per MMS");
+  });
+});

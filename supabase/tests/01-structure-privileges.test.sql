@@ -135,6 +135,7 @@ $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,int
               ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
               ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
               ('private.connection_for_admin(uuid,uuid,text)'), ('private.connection_for_test(uuid,uuid,text)'),
+              ('private.dry_run_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
               ('private.fail_over_tool_call(uuid,text,text,integer,text,integer)'),
               ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
               ('private.is_email_address(text)'),

@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(182);
+select plan(184);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -312,6 +312,7 @@ create temporary table service_only on commit drop as
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
         'private.connection_for_admin(uuid, uuid, text)',
         'private.connection_for_test(uuid, uuid, text)',
+        'private.dry_run_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',
         'private.fail_over_tool_call(uuid, text, text, integer, text, integer)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
         'private.is_email_address(text)',

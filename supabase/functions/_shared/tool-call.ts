@@ -10,7 +10,7 @@ import { env, functionsBaseUrl, isHostedSupabase } from "./env.ts";
 import { ApiError, type ErrorCode, isErrorCode } from "./errors.ts";
 import { z } from "zod";
 import { IDEMPOTENCY_KEY_ARGUMENT, parseIdempotencyKey } from "./idempotency.ts";
-import { ACCOUNT_ARGUMENT } from "./tool-schemas.ts";
+import { ACCOUNT_ARGUMENT, DRY_RUN_ARGUMENT } from "./tool-schemas.ts";
 import { logFailure, zodIssues } from "./http.ts";
 import { canFailOver } from "./providers/transport.ts";
 import { ProviderError, type ReadResult, type SendResult } from "./providers/types.ts";
@@ -200,6 +200,52 @@ function splitIdempotencyKey(tool: ToolDefinition, rawArgs: unknown, fromRequest
   return { toolArgs, idempotencyKey: fromRequest ?? fromArgument };
 }
 
+/** What private.dry_run_tool_call answers. */
+interface DryRunVerdict {
+  dry_run: true;
+  allowed: boolean;
+  error?: { code: string; message: string; details?: Record<string, unknown> };
+  [key: string]: unknown;
+}
+
+/** What to do about a refusal, by its stable reason code (details.reason, else the error code). */
+const DRY_RUN_HINTS: Record<string, string> = {
+  quota_exceeded: "Wait until the limit resets (details.resets_at), or ask the member for a higher limit.",
+  recipient_not_allowed: "That recipient is outside the recipients this agent may reach; ask the member to allow it.",
+  recipient_limit: "Split the recipients into smaller messages.",
+  scope: "Ask the member to grant the scope this tool needs.",
+  no_grant: "This agent holds no grant on such an account; ask the member for one.",
+  no_usable_account: "None of this agent's accounts can take this send now (revoked, expired, disabled, or not allowed to send).",
+  ambiguous_connection: "Name one of the listed accounts with the account argument.",
+  sender_not_allowed: "Omit from to send from your default number, or use one of your numbers.",
+  no_sender_number: "No number on this account is one this member may send from; ask an admin to assign one.",
+  member_cannot_send: "The member this agent acts for may not send on this account.",
+  agent_disabled: "The agent is disabled.",
+  revoked: "The grant was revoked.",
+  expired: "The grant expired.",
+  idempotency_key_used: "Use a new idempotency key for a new message.",
+  idempotency_key_in_flight: "Wait for the first call with this key to finish.",
+};
+
+function withHint(verdict: DryRunVerdict): Record<string, unknown> {
+  if (verdict.allowed || !verdict.error) return verdict;
+  const reason = String(verdict.error.details?.reason ?? verdict.error.code);
+  return { ...verdict, reason, ...(DRY_RUN_HINTS[reason] ? { hint: DRY_RUN_HINTS[reason] } : {}) };
+}
+
+/** Takes a send tool's `dry_run` argument out of its arguments (true: check, do not send). */
+function splitDryRun(tool: ToolDefinition, rawArgs: unknown) {
+  if (!tool.sendsMessages || !rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) ||
+      !Object.hasOwn(rawArgs, DRY_RUN_ARGUMENT)) {
+    return { toolArgs: rawArgs, dryRun: false };
+  }
+  const { [DRY_RUN_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  if (value !== null && typeof value !== "boolean") {
+    throw new ApiError("invalid_request", "dry_run must be true or false", { field: DRY_RUN_ARGUMENT });
+  }
+  return { toolArgs, dryRun: value === true };
+}
+
 /**
  * Takes a tool's `account` argument out of its arguments: the connection the call uses,
  * like the routes' `connection_id` body field. Given both ways, they must agree.
@@ -232,7 +278,8 @@ export async function runTool(
     // Channel tools were never listed with account suffixes: they take the account argument.
     throw new ApiError("invalid_request", `${tool.capability} takes the account argument, not a name suffix`);
   }
-  const { toolArgs: withAccount, idempotencyKey } = splitIdempotencyKey(tool, rawArgs ?? {}, target.idempotencyKey ?? null);
+  const { toolArgs: withDryRun, dryRun } = splitDryRun(tool, rawArgs ?? {});
+  const { toolArgs: withAccount, idempotencyKey } = splitIdempotencyKey(tool, withDryRun, target.idempotencyKey ?? null);
   const { toolArgs, account: connectionId } = splitAccount(withAccount, target.connectionId ?? null);
   const parsed = tool.schema.safeParse(toolArgs);
   if (!parsed.success) {
@@ -245,6 +292,25 @@ export async function runTool(
   const who = callerIdentity(caller);
   // Hashed without the key itself, so a key sent as a header or as an argument is the same request.
   const requestHash = idempotencyKey ? await sha256Hex(canonicalJson([tool.capability, toolArgs, connectionId])) : null;
+
+  if (dryRun) {
+    const [{ verdict }] = await asService()<[{ verdict: DryRunVerdict }]>`
+      select private.dry_run_tool_call(
+        p_capability => ${tool.capability},
+        p_user_id => ${who.user}::uuid,
+        p_agent_id => ${who.agent}::uuid,
+        p_agent_key_hash => ${who.keyHash},
+        p_connection_id => ${connectionId}::uuid,
+        p_connection_ref => ${target.connectionRef ?? null},
+        p_recipients => ${recipients}::text[],
+        p_idempotency_key => ${idempotencyKey},
+        p_request_hash => ${requestHash},
+        p_request_summary => ${asService().json(summary as never)}::jsonb,
+        p_auth_mode => ${caller.mode},
+        p_sender => ${tool.sender?.(args) ?? null}
+      ) as verdict`;
+    return withHint(verdict);
+  }
 
   const [{ result }] = await asService()<[{ result: BeginResult }]>`
     select private.begin_tool_call(

@@ -1,5 +1,7 @@
 /**
- * JSON Schemas of the tools, generated from their zod schemas (the one source):
+ * JSON Schemas of the tools, generated from their zod schemas (the one source), plus the
+ * arguments runTool handles for every tool (`account`) and every send tool
+ * (`idempotency_key`, `dry_run`):
  *  - inputSchema: JSON Schema 2020-12 of what the call accepts (Anthropic, MCP);
  *  - strictSchema: the same in OpenAI strict-mode form — every object closed, every
  *    property required, optional ones nullable, unsupported keywords dropped.
@@ -34,10 +36,26 @@ export function inputSchema(tool: ToolDefinition): Schema {
   // key; runTool takes them out before the tool's own (strict) schema sees the arguments.
   schema.properties = { ...(schema.properties as Schema), [ACCOUNT_ARGUMENT]: { ...ACCOUNT_SCHEMA } };
   if (tool.sendsMessages) {
-    schema.properties = { ...(schema.properties as Schema), [IDEMPOTENCY_KEY_ARGUMENT]: { ...IDEMPOTENCY_KEY_SCHEMA } };
+    schema.properties = {
+      ...(schema.properties as Schema),
+      [IDEMPOTENCY_KEY_ARGUMENT]: { ...IDEMPOTENCY_KEY_SCHEMA },
+      [DRY_RUN_ARGUMENT]: { ...DRY_RUN_SCHEMA },
+    };
   }
   return schema;
 }
+
+/** The send tools' argument that checks a call without making it. */
+export const DRY_RUN_ARGUMENT = "dry_run";
+
+/** The JSON Schema of the send tools' `dry_run` argument (generated into the tool schemas). */
+export const DRY_RUN_SCHEMA = {
+  type: "boolean",
+  description:
+    "Optional: true checks the call without making it. Every rule runs (account, rights, recipients, sender, " +
+    "quota); nothing is sent, recorded or counted. The answer says whether it would be allowed, why not, and " +
+    "the quota that would be left.",
+} as const;
 
 /** The tool argument naming the account (connection) a call uses, when the caller has several. */
 export const ACCOUNT_ARGUMENT = "account";

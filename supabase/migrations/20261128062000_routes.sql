@@ -22,7 +22,8 @@ alter table public.integration_capabilities
     alter column provider_id drop not null,
     /* for a channel tool (no provider): the channel it sends on */
     add column channel text check (channel in ('sms', 'mms', 'whatsapp', 'email')),
-    add constraint integration_capabilities_provider_or_channel check ((provider_id is null) = (channel is not null));
+    /* a provider's tool, a channel tool, or (neither) one the database answers alone */
+    add constraint integration_capabilities_provider_or_channel check (provider_id is null or channel is null);
 
 insert into public.integration_capabilities (provider_id, channel, capability_key, display_label, description, required_scope,
                                              is_read_only, is_destructive, sends_messages, display_order)

@@ -12,7 +12,8 @@
  * per capability): one per capability, whatever the number of accounts. Sends are the
  * channel tools (sms_send, mms_send, whatsapp_send, email_send) on every account whose
  * provider carries the channel; a provider's own tools are listed only where they add
- * something (balance, history, click-to-call). With one account the entry names it
+ * something (balance, history, click-to-call), and message_status (what became of the
+ * agent's own sends) for every agent with a live right. With one account the entry names it
  * (connection_id, provider) and its description tells the limits and what is left of
  * them; with several the description lists each account (name, id, limits), in the
  * order of the caller's route for a channel tool, and the tool's `account` argument picks
@@ -147,11 +148,17 @@ begin
                              order by u.route_position nulls last, u.connection_created_at, u.connection_id)) end as limits
         from usable u
         group by u.capability_key
+        union all
+        -- Every agent with a live right may read what became of its own sends.
+        select cap.capability_key, cap.description, cap.display_label, cap.is_read_only, cap.is_destructive,
+               cap.display_order, null, null, null, null, null
+        from public.integration_capabilities cap
+        where cap.capability_key = 'message_status' and exists (select 1 from live)
     )
     select t.capability_key, t.capability_key, t.display_label, t.description, t.provider, t.connection_id, t.connection_name,
            t.is_read_only, t.is_destructive, t.limits
     from tools t
-    order by t.channel is null, t.provider, t.display_order, t.capability_key;
+    order by t.channel is null, t.provider nulls last, t.display_order, t.capability_key;
 end
 $$;
 

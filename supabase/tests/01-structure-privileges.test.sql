@@ -132,7 +132,7 @@ select results_eq($$
       and has_function_privilege('service_role', p.oid, 'EXECUTE') and not has_function_privilege('authenticated', p.oid, 'EXECUTE')
     order by 1
 $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
-              ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
+              ('private.agent_message_status(uuid,uuid,text,uuid[],integer)'), ('private.agent_tool_entries(uuid,boolean)'), ('private.agent_tools(uuid,text)'),
               ('private.begin_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),
               ('private.connection_for_admin(uuid,uuid,text)'), ('private.connection_for_test(uuid,uuid,text)'),
               ('private.dry_run_tool_call(text,uuid,uuid,text,uuid,text,text[],text,text,jsonb,text,text)'),

@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(184);
+select plan(186);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -307,6 +307,7 @@ create temporary table service_only on commit drop as
                    from unnest(p.proargtypes::oid[]) with ordinality a (t, n))) as q
     from unnest(array[
         'public.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
+        'private.agent_message_status(uuid, uuid, text, uuid[], integer)',
         'private.agent_tool_entries(uuid, boolean)',
         'private.agent_tools(uuid, text)',
         'private.begin_tool_call(text, uuid, uuid, text, uuid, text, text[], text, text, jsonb, text, text)',

@@ -46,7 +46,7 @@ select tests.remember('cs2', public.create_connection('clicksend_sms', 'A ClickS
 select public.grant_agent_permission(tests.world('a_agent')::uuid, (tests.recall('cs2') ->> 'id')::uuid, '{sms}');
 select tests.remember('tools2', public.get_agent_tools(tests.world('a_agent')::uuid));
 select results_eq($$ select t ->> 'name' from jsonb_array_elements(tests.recall('tools2')) t order by 1 $$,
-    $$ values ('clicksend_get_balance'), ('email_send'), ('sms_send') $$,
+    $$ values ('clicksend_get_balance'), ('email_send'), ('message_status'), ('sms_send') $$,
     'with two ClickSend grants the agent still sees one tool per capability: sends by channel, the balance tool once');
 select is((select jsonb_agg(a ->> 'connection_id' order by a ->> 'connection_id') from jsonb_array_elements(tests.recall('tools2')) t,
                   jsonb_array_elements(t #> '{limits,accounts}') a where t ->> 'name' = 'sms_send'),
@@ -83,7 +83,7 @@ select tests.authenticate_as('user_a');
 select public.revoke_agent_permission(id) from public.agent_permissions
 where agent_id = tests.world('a_agent')::uuid and connection_id = (tests.recall('cs2') ->> 'id')::uuid;
 select results_eq($$ select t ->> 'name' from jsonb_array_elements(public.get_agent_tools(tests.world('a_agent')::uuid)) t order by 1 $$,
-    $$ values ('clicksend_get_balance'), ('email_send'), ('sms_send') $$,
+    $$ values ('clicksend_get_balance'), ('email_send'), ('message_status'), ('sms_send') $$,
     'after revoking one ClickSend grant the same tools are listed (now with one account each)');
 select tests.authenticate_as_service_role();
 -- Fails today: begin_tool_call counts the revoked grant as a candidate and answers ambiguous_connection.
@@ -111,15 +111,15 @@ select public.update_connection((tests.recall('c_off') ->> 'id')::uuid, '{"statu
 select public.delete_connection((tests.recall('c_gone') ->> 'id')::uuid);
 
 select is(jsonb_array_length(public.get_agent_tools((tests.recall(a) ->> 'id')::uuid)), n, a || ': ' || why)
-from (values ('t_live', 2, 'a live sms+balance grant lists send_sms and get_balance'),
-             ('t_future', 2, 'a grant expiring later is still listed'),
+from (values ('t_live', 3, 'a live sms+balance grant lists sms_send, get_balance and message_status'),
+             ('t_future', 3, 'a grant expiring later is still listed'),
              ('t_revoked', 0, 'a revoked grant lists nothing'),
              ('t_expired', 0, 'an expired grant lists nothing'),
              ('t_disabled', 0, 'a disabled agent has no tools'),
              ('t_conn_off', 0, 'a grant on a disabled connection lists nothing'),
              ('t_conn_gone', 0, 'a grant on a deleted connection lists nothing')) v (a, n, why);
 select results_eq(format($q$ select t ->> 'name' from jsonb_array_elements(public.get_agent_tools(%L)) t $q$, tests.recall('t_balance') ->> 'id'),
-    $$ values ('clicksend_get_balance') $$, 'a balance-only grant lists only the balance tool');
+    $$ values ('clicksend_get_balance'), ('message_status') $$, 'a balance-only grant lists the balance tool (and message_status)');
 select ok(public.get_agent_tools((tests.recall('t_future') ->> 'id')::uuid) #>> '{0,description}' like '%Access expires%',
     'the description tells the model when access expires');
 select ok(public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid) #>> '{0,description}' like '%Max 10 recipients per message.%100 of 100 messages left today%',
@@ -131,7 +131,7 @@ select tests.remember('openai', public.get_agent_tools((tests.recall('t_live') -
 select tests.remember('anthropic', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid, 'anthropic'));
 select tests.remember('mcp', public.get_agent_tools((tests.recall('t_live') ->> 'id')::uuid, 'mcp'));
 
-select is(jsonb_array_length(tests.recall(f)), 2, f || ': one entry per tool') from unnest(array['openai', 'anthropic', 'mcp']) f;
+select is(jsonb_array_length(tests.recall(f)), 3, f || ': one entry per tool') from unnest(array['openai', 'anthropic', 'mcp']) f;
 select results_eq(format($q$ select t ->> 'name' from jsonb_array_elements(tests.recall(%L)) t order by 1 $q$, f),
                   $$ select t ->> 'name' from jsonb_array_elements(tests.recall('raw')) t order by 1 $$,
                   f || ': same tool names as raw')
@@ -160,7 +160,7 @@ select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{annotations
           'mcp: {name, title, description, inputSchema, annotations:{readOnlyHint, destructiveHint, …}}')
 from jsonb_array_elements(tests.recall('mcp')) t;
 select results_eq($$ select t ->> 'name', (t #>> '{annotations,readOnlyHint}')::boolean from jsonb_array_elements(tests.recall('mcp')) t order by 1 $$,
-    $$ values ('clicksend_get_balance', true), ('sms_send', false) $$,
+    $$ values ('clicksend_get_balance', true), ('message_status', true), ('sms_send', false) $$,
     'mcp: the balance tool is read-only, the send tool is not');
 select throws_ok(format('select public.get_agent_tools(%L, %L)', tests.recall('t_live') ->> 'id', 'langchain'),
     '22023', null, 'an unknown format is refused (22023)');

@@ -301,7 +301,7 @@ select tests.authenticate_as('team_admin');
 select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.world('t_sender')::uuid, p_can_view => true, p_can_send => true,
     p_scopes => '{sms,balance}', p_daily_send_limit => 5, p_monthly_send_limit => 20);
 select tests.authenticate_as_service_role();
-select is(tests.m20_tools(), '{clicksend_get_balance,sms_send}'::text[], 'baseline: the sender''s agent has sms_send and get_balance');
+select is(tests.m20_tools(), '{clicksend_get_balance,message_status,sms_send}'::text[], 'baseline: the sender''s agent has sms_send, get_balance and message_status');
 select is(tests.m20_send() -> 'ok', 'true'::jsonb, 'baseline: the sender''s agent may send');
 
 -- can_send taken away
@@ -310,7 +310,7 @@ select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.worl
     p_scopes => '{sms,balance}', p_daily_send_limit => 5, p_monthly_send_limit => 20);
 select tests.authenticate_as_service_role();
 select is(tests.m20_send() #>> '{error,details,reason}', 'member_cannot_send', 'after can_send is taken from team_sender, their agent''s send is refused (member_cannot_send)');
-select is(tests.m20_tools(), '{clicksend_get_balance}'::text[], '... and sms_send vanishes from its tools (get_balance stays)');
+select is(tests.m20_tools(), '{clicksend_get_balance,message_status}'::text[], '... and sms_send vanishes from its tools (get_balance stays)');
 select is(tests.m20_send('clicksend_get_balance') -> 'ok', 'true'::jsonb, '... while the balance still works');
 
 -- scopes narrowed
@@ -319,7 +319,7 @@ select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.worl
     p_scopes => '{balance}', p_daily_send_limit => 5, p_monthly_send_limit => 20);
 select tests.authenticate_as_service_role();
 select is(tests.m20_send() #>> '{error,details,reason}', 'scope', 'after team_sender''s scopes are narrowed to balance, their agent''s send is refused (scope)');
-select is(tests.m20_tools(), '{clicksend_get_balance}'::text[], '... and sms_send vanishes from its tools');
+select is(tests.m20_tools(), '{clicksend_get_balance,message_status}'::text[], '... and sms_send vanishes from its tools');
 
 -- the connection's scopes narrowed by the admin
 select tests.authenticate_as('team_admin');
@@ -328,7 +328,7 @@ select public.set_member_permission(tests.world('t_clicksend')::uuid, tests.worl
 select public.update_connection(tests.world('t_clicksend')::uuid, '{"scopes":["balance","history"]}');
 select tests.authenticate_as_service_role();
 select is(tests.m20_send() #>> '{error,details,reason}', 'scope', 'after the admin narrows the connection to balance + history, the agent''s send is refused (scope)');
-select is(tests.m20_tools(), '{clicksend_get_balance}'::text[], '... and sms_send vanishes from its tools');
+select is(tests.m20_tools(), '{clicksend_get_balance,message_status}'::text[], '... and sms_send vanishes from its tools');
 select tests.authenticate_as('team_admin');
 select is((select allowed_scopes from public.agent_permissions where id = tests.world('t_grant')::uuid), '{balance}'::text[],
     '... the narrowing reached the grant itself (re-widening the connection does not give sms back)');

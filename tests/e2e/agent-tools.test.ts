@@ -30,10 +30,18 @@ function expectValidSchema(schema: Schema, label: string) {
   expect(() => ajv.compile(schema), label).not.toThrow();
 }
 
-/** One tool per capability: sends are the channel tools, a provider's own tools only where they add something. */
+/**
+ * One tool per capability: sends are the channel tools, a provider's own tools only where
+ * they add something, and message_status (every agent with a live right has it), listed last.
+ */
 const ALL_TOOLS = [
   "sms_send", "mms_send", "email_send", "clicksend_get_balance", "clicksend_get_sms_history", "clicksend_get_mms_history",
+  "message_status",
 ];
+/** The tool the database answers alone: no account to choose, not a send (no idempotency_key, no dry_run). */
+const STATUS_TOOL = "message_status";
+/** message_status's own arguments, and nothing else. */
+const STATUS_PROPERTIES = ["limit", "operation_ids"];
 /** A provider's own send tools: callable by name, never listed to agents. */
 const PROVIDER_SEND_TOOLS = ["clicksend_send_sms", "clicksend_send_mms", "smtp_send_email", "sendgrid_send_email"];
 /** The account argument every tool takes (tool-schemas.ts). */
@@ -87,11 +95,13 @@ describe("tool discovery formats", () => {
   const mailAccountsInOrder = async () => (await adminSql()`
     select id from public.connections where id in ${adminSql()([c.smtp.id, c.sendgrid.id])} order by created_at, id`).map((r) => r.id as string);
 
-  it("every tool takes an optional account argument (a connection id), in every format", async () => {
+  it("every tool takes an optional account argument (a connection id), in every format; message_status takes none", async () => {
     for (const format of ["raw", "openai", "anthropic", "mcp"]) {
       const res = await listTools(key, format);
       expect(res.status).toBe(200);
       expect((res.body.tools as Schema[]).length, format).toBe(ALL_TOOLS.length);
+      // message_status is listed last, after the channel tools and the provider's tools.
+      expect((res.body.tools as Schema[]).map((t) => t.name ?? t.function.name).at(-1), format).toBe(STATUS_TOOL);
       for (const tool of res.body.tools as Schema[]) {
         const name = tool.name ?? tool.function.name;
         const schemas: [string, Schema, boolean][] = format === "raw"
@@ -99,6 +109,14 @@ describe("tool discovery formats", () => {
           : [[format, tool.input_schema ?? tool.inputSchema ?? tool.function.parameters, format === "openai"]];
         for (const [label, schema, strict] of schemas) {
           const where = `${format} ${label} ${name}`;
+          if (name === STATUS_TOOL) {
+            // No account (the database answers it alone), no send arguments: exactly its own two.
+            expect(Object.keys(schema.properties).sort(), where).toEqual(STATUS_PROPERTIES);
+            expect(schema.properties.account, where).toBeUndefined();
+            // Strict mode: both required (and nullable); otherwise both optional.
+            expect([...(schema.required ?? [])].sort(), where).toEqual(strict ? STATUS_PROPERTIES : []);
+            continue;
+          }
           if (strict) {
             // Strict mode: every property required, the optional ones nullable.
             expect(schema.properties.account, where).toMatchObject({ ...ACCOUNT_PROPERTY, type: ["string", "null"] });
@@ -131,6 +149,12 @@ describe("tool discovery formats", () => {
       expect(strictViolations(tool.function.parameters), tool.function.name).toEqual([]);
       expectValidSchema(tool.function.parameters, tool.function.name);
     }
+    // message_status in strict form: both of its arguments required and nullable, nothing else.
+    const status = tools.find((t) => t.function.name === STATUS_TOOL)!.function.parameters;
+    expect(status).toMatchObject({ type: "object", additionalProperties: false });
+    expect([...status.required].sort()).toEqual(STATUS_PROPERTIES);
+    expect(status.properties.operation_ids).toMatchObject({ type: ["array", "null"], items: { type: "string", format: "uuid" }, minItems: 1, maxItems: 50 });
+    expect(status.properties.limit).toMatchObject({ type: ["integer", "null"], minimum: 1, maximum: 50 });
   });
 
   it("the functions render each format exactly as the database does (agent key vs supabase.rpc('get_agent_tools'))", async () => {
@@ -179,7 +203,7 @@ describe("tool discovery formats", () => {
         annotations: { readOnlyHint: expect.any(Boolean), destructiveHint: expect.any(Boolean) },
       });
       expectValidSchema(tool.inputSchema, tool.name);
-      const readOnly = tool.name.includes("_get_");
+      const readOnly = tool.name.includes("_get_") || tool.name === STATUS_TOOL;
       expect(tool.annotations.readOnlyHint, tool.name).toBe(readOnly);
       expect(tool.annotations.destructiveHint, tool.name).toBe(false);
     }
@@ -202,6 +226,13 @@ describe("tool discovery formats", () => {
     const balance = (res.body.tools as Schema[]).find((t) => t.name === "clicksend_get_balance")!;
     expect(balance).toMatchObject({ capability: "clicksend_get_balance", provider: "clicksend_sms", connection_id: c.clicksend.id });
     expect(balance.limits).toMatchObject({ max_recipients_per_message: null, daily_send_limit: null });
+    // message_status: no provider, no account, no limits; read-only.
+    const statusTool = (res.body.tools as Schema[]).find((t) => t.name === STATUS_TOOL)!;
+    expect(statusTool).toEqual({
+      name: STATUS_TOOL, capability: STATUS_TOOL, title: "Message status", description: expect.stringContaining("your own recent sends"),
+      provider: null, connection_id: null, connection_name: null, input_schema: expect.any(Object),
+      strict_input_schema: expect.any(Object), read_only: true, destructive: false, limits: null,
+    });
     // Two accounts (SMTP and SendGrid) behind one email_send: no single account or provider,
     // and the limits per account, in the order the description lists them.
     const email = (res.body.tools as Schema[]).find((t) => t.name === "email_send")!;
@@ -314,15 +345,19 @@ describe("only live grants count", () => {
 
   it("a fresh agent sees exactly what it was granted", async () => {
     const { key } = await freshAgent();
-    expect(await toolNames(key)).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(await toolNames(key)).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
   });
 
   it("a revoked grant's tools vanish at once and calls are refused", async () => {
     const { key, permissions } = await freshAgent();
     const clicksendGrant = permissions.find((p: any) => p.connection_id === c.clicksend.id);
     await rpc(c.user, "revoke_agent_permission", { p_permission_id: clicksendGrant.id });
-    expect(await toolNames(key)).toEqual(["email_send"]);
+    expect(await toolNames(key)).toEqual(["email_send", "message_status"]);
     await expectRefusedSms(key, "revoked");
+    // With no live right left, nothing is listed: not message_status either.
+    const smtpGrant = permissions.find((p: any) => p.connection_id === c.smtp.id);
+    await rpc(c.user, "revoke_agent_permission", { p_permission_id: smtpGrant.id });
+    expect(await toolNames(key)).toEqual([]);
   });
 
   it("an expired grant's tools vanish and calls are refused", async () => {
@@ -332,7 +367,7 @@ describe("only live grants count", () => {
       p_permission_id: clicksendGrant.id,
       p_changes: { expires_at: new Date(Date.now() - 60_000).toISOString() },
     });
-    expect(await toolNames(key)).toEqual(["email_send"]);
+    expect(await toolNames(key)).toEqual(["email_send", "message_status"]);
     await expectRefusedSms(key, "expired");
   });
 
@@ -350,7 +385,7 @@ describe("only live grants count", () => {
       const smsTool = async () => {
         const res = await listTools(key, "raw");
         expect(res.status).toBe(200);
-        expect((res.body.tools as Schema[]).map((t) => t.name)).toEqual(["sms_send"]);
+        expect((res.body.tools as Schema[]).map((t) => t.name)).toEqual(["sms_send", "message_status"]);
         return res.body.tools[0] as Schema;
       };
       const before = await smsTool();
@@ -412,7 +447,7 @@ describe("only live grants count", () => {
     expect(await operation(res.body.error.details.operation_id)).toMatchObject({ status: "denied", agent_id: agent.id });
 
     await adminSql()`update public.agents set is_active = true where id = ${agent.id}`;
-    expect(await toolNames(key)).toHaveLength(3);
+    expect(await toolNames(key)).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
   });
 
   it("a disabled connection's tools vanish, calls are refused, and re-enabling brings them back", async () => {
@@ -422,12 +457,12 @@ describe("only live grants count", () => {
       { connectionId: other.sendgrid.id, scopes: ["email"] },
     ]);
     await rpc(other.user, "update_connection", { p_connection_id: other.clicksend.id, p_changes: { status: "disabled" } });
-    expect(await toolNames(key)).toEqual(["email_send"]);
+    expect(await toolNames(key)).toEqual(["email_send", "message_status"]);
     const res = await expectRefusedSms(key, "connection_inactive");
     expect(res.body.error.message).toBe("connection is disabled");
 
     await rpc(other.user, "update_connection", { p_connection_id: other.clicksend.id, p_changes: { status: "active" } });
-    expect(await toolNames(key)).toEqual(["email_send", "sms_send"]);
+    expect(await toolNames(key)).toEqual(["email_send", "message_status", "sms_send"]);
     const sent = await callTool(key, "sms_send", { to: ["+61412000030"], body: body("re-enabled") });
     expect(sent.status, JSON.stringify(sent.body)).toBe(200);
     expect(sent.body).toMatchObject({ status: "succeeded", provider: "clicksend_sms" });
@@ -440,7 +475,7 @@ describe("only live grants count", () => {
       { connectionId: other.smtp.id, scopes: ["email"] },
     ]);
     await rpc(other.user, "delete_connection", { p_connection_id: other.clicksend.id });
-    expect(await toolNames(key)).toEqual(["email_send"]);
+    expect(await toolNames(key)).toEqual(["email_send", "message_status"]);
     const [grant] = await adminSql()`select is_active, revoked_at from public.agent_permissions where id = ${permissions[0].id}`;
     expect(grant.is_active).toBe(false);
     expect(grant.revoked_at).not.toBeNull();
@@ -491,7 +526,7 @@ describe("two connections of one provider", () => {
   };
 
   it("one sms_send lists both accounts with their ids (no suffixed names); the provider's other tools once", async () => {
-    expect(await toolNames(key)).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(await toolNames(key)).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
     for (const format of ["openai", "anthropic", "mcp"]) {
       const res = await listTools(key, format);
       const names = (res.body.tools as Schema[]).map((t) => t.name ?? t.function.name);
@@ -680,7 +715,7 @@ describe("calling a tool by name", () => {
   });
 
   it("works with the user's JWT plus agent_id (GET and POST)", async () => {
-    expect(await toolNames(c.user.token, { agent_id: agentId })).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(await toolNames(c.user.token, { agent_id: agentId })).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
     const res = await callTool(c.user.token, "email_send", { to: ["ada@example.com"], subject: "JWT", text: body() }, { agent_id: agentId });
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ status: "succeeded", provider: "smtp" });
@@ -691,7 +726,7 @@ describe("calling a tool by name", () => {
 
   it("works with the service key plus user_id and agent_id (GET and POST)", async () => {
     const ids = { user_id: c.user.id, agent_id: agentId };
-    expect(await toolNames(status().SERVICE_ROLE_KEY, ids)).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(await toolNames(status().SERVICE_ROLE_KEY, ids)).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
     const res = await callTool(status().SERVICE_ROLE_KEY, "clicksend_get_balance", {}, ids);
     expect(res.status, JSON.stringify(res.body)).toBe(200);
     expect(res.body).toMatchObject({ status: "succeeded" });
@@ -713,25 +748,42 @@ describe("calling a tool by name", () => {
     expect(foreignCall.status).toBe(404);
   });
 
-  it("accepts OpenAI strict-mode calls: null for every optional argument (account and idempotency_key included)", async () => {
+  it("accepts OpenAI strict-mode calls: null for every optional argument (account, idempotency_key and dry_run included)", async () => {
     const res = await listTools(key, "openai");
     const given: Record<string, Record<string, unknown>> = {
       sms_send: { to: ["+61412000011"], body: body("strict") },
       clicksend_get_balance: {},
       email_send: { to: ["grace@example.com"], subject: "Strict", text: body("strict") },
+      message_status: {},
     };
     expect((res.body.tools as Schema[]).map((t) => t.function.name).sort()).toEqual(Object.keys(given).sort());
+    const made: string[] = [];
     for (const tool of res.body.tools as Schema[]) {
       const name = tool.function.name as string;
       const props = Object.keys(tool.function.parameters.properties);
-      expect(props, name).toContain("account");
-      if (name !== "clicksend_get_balance") expect(props, name).toContain("idempotency_key");
+      const sends = name.endsWith("_send");
+      if (name === "message_status") {
+        expect(props.sort(), name).toEqual(["limit", "operation_ids"]);
+      } else {
+        expect(props, name).toContain("account");
+      }
+      for (const sendArgument of ["idempotency_key", "dry_run"]) {
+        if (sends) expect(props, name).toContain(sendArgument);
+        else expect(props, name).not.toContain(sendArgument);
+      }
       const args = Object.fromEntries(props.map((p) => [p, given[name]![p] ?? null]));
-      expect(args.account, name).toBeNull();
+      if (name !== "message_status") expect(args.account, name).toBeNull();
       expect(ajv.validate(tool.function.parameters, args), `${name}: ${ajv.errorsText(ajv.errors)}`).toBe(true);
       const call = await callTool(key, name, args);
       expect(call.status, `${name}: ${JSON.stringify(call.body)}`).toBe(200);
-      expect(call.body.status).toBe("succeeded");
+      if (name === "message_status") {
+        // Listed last: the agent's own operations, newest first, include the calls this loop made.
+        expect(made).toHaveLength(3);
+        expect(call.body.operations.map((o: Schema) => o.operation_id), JSON.stringify(call.body)).toEqual(expect.arrayContaining(made));
+      } else {
+        expect(call.body.status).toBe("succeeded");
+        made.push(call.body.operation_id);
+      }
     }
   });
 

@@ -100,7 +100,7 @@ describe("Authorization as the gateway forwards it", () => {
       supabaseUrl: status().API_URL, anonKey: status().PUBLISHABLE_KEY, agentKey, realtime: { transport: WebSocket },
     } as AgentOptions);
     expect((await agent.listTools<{ function: { name: string } }>("openai")).map((t) => t.function.name).sort())
-      .toEqual(["clicksend_get_balance", "sms_send"]);
+      .toEqual(["clicksend_get_balance", "message_status", "sms_send"]);
   });
 
   it("an sb_agent_-style key does not reach the function as sent: refused, nothing sent", async () => {

@@ -17,7 +17,9 @@ import { adminSql, closeAdminSql, status } from "./helpers.ts";
 const SEND_TOOLS = ["email_send", "mms_send", "sms_send"];
 /** The provider send tools: callable by name (agent-tools, MCP) and the providers' REST routes. */
 const PROVIDER_SEND_TOOLS = ["clicksend_send_mms", "clicksend_send_sms", "sendgrid_send_email", "smtp_send_email"];
-const READ_TOOLS = ["clicksend_get_balance", "clicksend_get_mms_history", "clicksend_get_sms_history"];
+const READ_TOOLS = ["clicksend_get_balance", "clicksend_get_mms_history", "clicksend_get_sms_history", "message_status"];
+/** The read-only tool the database answers alone: it takes no account either. */
+const STATUS_TOOL = "message_status";
 
 let world: Connected;
 let key: string;
@@ -58,11 +60,20 @@ describe("the idempotency_key argument", () => {
           expect(property.description, `${format} ${name}`).toMatch(/retry/i);
           if (format === "openai") expect(property.type, name).toEqual(["string", "null"]); // strict: nullable, required
           else expect(schema.required ?? [], `${format} ${name}`).not.toContain("idempotency_key");
+          // Every send tool also takes the optional dry_run argument.
+          expect(schema.properties.dry_run, `${format} ${name}`).toMatchObject({ type: format === "openai" ? ["boolean", "null"] : "boolean" });
+          if (format !== "openai") expect(schema.required ?? [], `${format} ${name}`).not.toContain("dry_run");
         } else {
           expect(READ_TOOLS, `${format} ${name}`).toContain(name);
           expect(property, `${format} ${name}`).toBeUndefined();
+          expect(schema.properties.dry_run, `${format} ${name}`).toBeUndefined();
         }
-        // Every tool, send or not, takes the optional account argument.
+        if (name === STATUS_TOOL) {
+          // message_status has no account to choose: its own two arguments only.
+          expect(Object.keys(schema.properties).sort(), `${format} ${name}`).toEqual(["limit", "operation_ids"]);
+          continue;
+        }
+        // Every other tool, send or not, takes the optional account argument.
         expect(schema.properties.account, `${format} ${name}`).toMatchObject({ format: "uuid" });
         if (format === "openai") expect(schema.properties.account.type, name).toEqual(["string", "null"]);
         else expect(schema.required ?? [], `${format} ${name}`).not.toContain("account");
@@ -80,6 +91,8 @@ describe("the idempotency_key argument", () => {
       expect(row.input_schema.required ?? [], row.capability_key).not.toContain("idempotency_key");
       expect(row.strict_input_schema.properties.idempotency_key.type, row.capability_key).toEqual(["string", "null"]);
       expect(row.input_schema.properties.account, row.capability_key).toMatchObject({ type: "string", format: "uuid" });
+      expect(row.input_schema.properties.dry_run, row.capability_key).toMatchObject({ type: "boolean" });
+      expect(row.strict_input_schema.properties.dry_run.type, row.capability_key).toEqual(["boolean", "null"]);
     }
   });
 
@@ -147,8 +160,10 @@ describe("the idempotency_key argument", () => {
   });
 
   it("is not an argument of read-only tools (their strict schemas refuse it)", async () => {
-    const res = await callTool("clicksend_get_balance", { idempotency_key: "balance-1" });
-    expect(res.status).toBe(400);
-    expect(JSON.stringify(res.body.error.details)).toMatch(/idempotency_key/);
+    for (const [name, value] of [["clicksend_get_balance", "balance-1"], [STATUS_TOOL, "status-1"]]) {
+      const res = await callTool(name!, { idempotency_key: value });
+      expect(res.status, name).toBe(400);
+      expect(JSON.stringify(res.body.error.details), name).toMatch(/idempotency_key/);
+    }
   });
 });

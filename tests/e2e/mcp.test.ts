@@ -82,8 +82,19 @@ describe("MCP over Streamable HTTP", () => {
   it("tools/list matches the agent's grants, in MCP's shape", async () => {
     const client = await connect(key);
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
-    for (const tool of tools) {
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
+    // message_status last; read-only, and without an account argument (the database answers it alone).
+    expect(tools.at(-1)!.name).toBe("message_status");
+    const statusTool = tools.find((t) => t.name === "message_status")!;
+    expect(statusTool).toMatchObject({
+      title: "Message status",
+      description: expect.any(String),
+      inputSchema: { type: "object" },
+      annotations: { readOnlyHint: true, destructiveHint: false },
+    });
+    expect(Object.keys(statusTool.inputSchema.properties ?? {}).sort()).toEqual(["limit", "operation_ids"]);
+    expect((statusTool.inputSchema as { required?: string[] }).required ?? []).toEqual([]);
+    for (const tool of tools.filter((t) => t !== statusTool)) {
       expect(tool).toMatchObject({
         title: expect.any(String),
         description: expect.any(String),
@@ -104,7 +115,7 @@ describe("MCP over Streamable HTTP", () => {
   it("works with the user's JWT and ?agent_id= too", async () => {
     const client = await connect(c.user.token, { agent_id: agentId });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
   });
 
   it("tools/call sends an SMS: the fake received it and the operation row records it", async () => {
@@ -202,7 +213,7 @@ describe("MCP over Streamable HTTP", () => {
       p_permission_id: sendgridGrant.id, p_changes: { expires_at: new Date(Date.now() - 1000).toISOString() },
     });
     const { tools } = await client.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "sms_send"]);
+    expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "message_status", "sms_send"]);
     const refused: any = await client.callTool({
       name: "sendgrid_send_email", arguments: { to: ["a@example.com"], subject: "late", text: "too late" },
     });
@@ -340,6 +351,6 @@ describe("MCP transport: methods and DNS-rebinding protection", () => {
     const own = await post({ Origin: new URL(status().API_URL).origin });
     expect(own.status, await own.clone().text()).toBe(200);
     const client = await connect(key, {}, { Origin: new URL(status().API_URL).origin });
-    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["sms_send"]);
+    expect((await client.listTools()).tools.map((t) => t.name)).toEqual(["sms_send", "message_status"]);
   });
 });

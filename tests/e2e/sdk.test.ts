@@ -133,7 +133,10 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     agent = agentWithKey(agentKey);
 
     const raw = (await sb.getAgentTools(agentId)) as Schema[];
-    expect(raw.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(raw.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
+    expect(raw.find((t) => t.name === "message_status")).toMatchObject({
+      read_only: true, destructive: false, provider: null, connection_id: null, connection_name: null, limits: null,
+    });
     // Two mail accounts behind one email_send: each with its id and limits.
     const email = raw.find((t) => t.name === "email_send")!;
     expect(email).toMatchObject({ provider: null, connection_id: null });
@@ -147,7 +150,7 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
 
   it("SwitchboardAgent.listTools('openai' | 'anthropic') with the agent key", async () => {
     const openai = await agent.listTools<Schema>("openai");
-    expect(openai.map((t) => t.function.name).sort()).toEqual(["clicksend_get_balance", "email_send", "sms_send"]);
+    expect(openai.map((t) => t.function.name).sort()).toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
     expect(openai.find((t) => t.function.name === "sms_send")!.function.description).toContain("Max 2 recipients per message.");
     const anthropic = await agent.listTools<Schema>("anthropic");
     expect(anthropic.every((t) => typeof t.name === "string" && t.input_schema?.type === "object")).toBe(true);
@@ -309,7 +312,8 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     // A new key works.
     const fresh = await sb.issueAgentKey(agentId);
     agent = agentWithKey(fresh.key);
-    expect((await agent.listTools("raw")).length).toBe(3);
+    expect((await agent.listTools<Schema>("raw")).map((t) => t.name).sort())
+      .toEqual(["clicksend_get_balance", "email_send", "message_status", "sms_send"]);
   });
 
   it("deleteConnection: its grants are revoked and its tools are gone", async () => {
@@ -318,7 +322,7 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     expect(grant.is_active).toBe(false);
     expect(grant.revoked_at).not.toBeNull();
     const names = (await agent.listTools<Schema>("anthropic")).map((t) => t.name).sort();
-    expect(names).toEqual(["email_send"]);
+    expect(names).toEqual(["email_send", "message_status"]);
     expect(((await sb.getAgentTools(agentId)) as Schema[]).some((t) => t.provider === "clicksend_sms")).toBe(false);
     const gone = await failure(agent.callTool("clicksend_send_sms", { to: ["+61411111111"], body: smsBody() }));
     expect([gone.code, gone.status]).toEqual(["permission_denied", 403]);

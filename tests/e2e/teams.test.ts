@@ -227,7 +227,7 @@ describe("a team workspace, end to end", () => {
   it("the member's agent sends from the member's number; another member's number is refused and nothing is sent", async () => {
     const listed = await callFunction("agent-tools?format=raw", agentKey);
     expect(listed.status).toBe(200);
-    expect(listed.body.tools.map((t: any) => t.name)).toEqual(["sms_send"]);
+    expect(listed.body.tools.map((t: any) => t.name)).toEqual(["sms_send", "message_status"]);
     const send = listed.body.tools.find((t: any) => t.name === "sms_send");
     expect(send).toMatchObject({ provider: "clicksend_sms", connection_id: connection.id, connection_name: "Team SMS" });
     expect(send.limits).toMatchObject({ daily_send_limit: 3, remaining_today: 3, monthly_send_limit: 60 });

@@ -23,6 +23,7 @@ const samples: Record<string, Record<string, unknown>> = {
   smtp_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello" },
   sendgrid_send_email: { to: ["a@example.com"], subject: "Hi", text: "Hello", categories: ["demo"] },
   sms_send: { to: ["+14155550123"], body: "Hello" },
+  message_status: { limit: 5 },
   mms_send: { to: ["+14155550123"], media_urls: ["https://example.com/a.jpg"] },
   whatsapp_send: { to: ["+14155550123"], body: "Hello" },
   email_send: { to: ["a@example.com"], subject: "Hi", text: "Hello" },

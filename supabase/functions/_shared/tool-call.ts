@@ -280,12 +280,16 @@ export async function runTool(
   }
   const { toolArgs: withDryRun, dryRun } = splitDryRun(tool, rawArgs ?? {});
   const { toolArgs: withAccount, idempotencyKey } = splitIdempotencyKey(tool, withDryRun, target.idempotencyKey ?? null);
-  const { toolArgs, account: connectionId } = splitAccount(withAccount, target.connectionId ?? null);
+  // A tool the database answers alone declares no account: its own schema refuses one.
+  const { toolArgs, account: connectionId } = tool.answer
+    ? { toolArgs: withAccount, account: null }
+    : splitAccount(withAccount, target.connectionId ?? null);
   const parsed = tool.schema.safeParse(toolArgs);
   if (!parsed.success) {
     throw new ApiError("invalid_request", `invalid arguments for ${tool.capability}`, { issues: zodIssues(parsed.error) });
   }
   const args = parsed.data;
+  if (tool.answer) return await tool.answer(callerIdentity(caller), args, asService());
   const recipients = tool.recipients(args);
   // A channel send that named its account stays on it (the ledger says it was named).
   const summary = { ...tool.summarize(args), ...(tool.channel && connectionId ? { account: connectionId } : {}) };

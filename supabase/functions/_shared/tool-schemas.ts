@@ -34,7 +34,8 @@ export function inputSchema(tool: ToolDefinition): Schema {
   delete schema.$schema;
   // Every tool takes an optional account, and every send tool an optional idempotency
   // key; runTool takes them out before the tool's own (strict) schema sees the arguments.
-  schema.properties = { ...(schema.properties as Schema), [ACCOUNT_ARGUMENT]: { ...ACCOUNT_SCHEMA } };
+  // (A tool the database answers alone, message_status, has no account to choose.)
+  if (!tool.answer) schema.properties = { ...(schema.properties as Schema), [ACCOUNT_ARGUMENT]: { ...ACCOUNT_SCHEMA } };
   if (tool.sendsMessages) {
     schema.properties = {
       ...(schema.properties as Schema),

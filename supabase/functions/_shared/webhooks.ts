@@ -15,7 +15,7 @@ import { z } from "zod";
 import { functionsBaseUrl } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { assertStorableJson, json, readBody, zodIssues } from "./http.ts";
-import { parseClickSendWebhook } from "./providers/clicksend.ts";
+import { mapClickSendStatus, parseClickSendWebhook } from "./providers/clicksend.ts";
 import { normalizePhoneNumber } from "./providers/phone.ts";
 import {
   EVENT_WEBHOOK_SIGNATURE_HEADER,
@@ -122,7 +122,11 @@ export function clicksendWebhook(kind: "receipts" | "inbound"): WebhookReceiver 
         original_message_id: event.original_message_id ?? null,
         operation_id: event.custom_string ?? null,
         status: inbound ? "received" : event.status_code ?? null,
+        delivery_status: inbound || !event.status_code ? null : mapClickSendStatus(event.status_code),
+        // A receipt's channel is its send's (the database fills it in); ClickSend's inbound rules are SMS.
+        channel: inbound ? "sms" : null,
         recipient: inbound ? e164OrRaw(event.from) : e164OrRaw(event.to),
+        our_number: inbound ? e164OrRaw(event.to) : null,
         occurred_at: event.timestamp ?? null,
         payload: event.raw,
       };

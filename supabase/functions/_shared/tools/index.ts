@@ -7,6 +7,7 @@ import { clicksendTools } from "./clicksend.ts";
 import { messagingTools } from "./messaging.ts";
 import { sendgridTools } from "./sendgrid.ts";
 import { smtpTools } from "./smtp.ts";
+import { messageStatus } from "./status.ts";
 import type { ToolDefinition } from "./types.ts";
 
 export const twilioTools = messagingTools({ provider: "twilio", prefix: "twilio", adapter: twilioAdapter, channels: ["sms", "mms", "whatsapp"] });
@@ -29,10 +30,11 @@ const providerTools: ToolDefinition[] = [
 ] as ToolDefinition[];
 const providerToolsByCapability = new Map(providerTools.map((t) => [t.capability, t]));
 
-/** Every tool: the channel tools (which send as the provider tools) and each provider's own. */
+/** Every tool: the channel tools (which send as the provider tools), each provider's own, and message_status. */
 export const allTools: ToolDefinition[] = [
   ...channelTools((capability) => providerToolsByCapability.get(capability)),
   ...providerTools,
+  messageStatus as ToolDefinition,
 ];
 
 export const toolsByCapability: ReadonlyMap<string, ToolDefinition> = new Map(allTools.map((t) => [t.capability, t]));

@@ -63,6 +63,15 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
   sender?(args: z.output<Schema>): string | undefined;
   /** Redacted request summary stored on the operation row: no bodies of secrets, no attachment content. */
   summarize(args: z.output<Schema>): Record<string, unknown>;
+  /**
+   * For a tool the database answers alone (message_status): runs instead of begin, the
+   * provider and finish, with the caller's identity and the service's SQL.
+   */
+  answer?(
+    caller: { user: string | null; agent: string | null; keyHash: string | null },
+    args: z.output<Schema>,
+    sql: import("postgres").Sql,
+  ): Promise<Record<string, unknown>>;
   /** Calls the provider. Throws ProviderError on failure. */
   execute(ctx: ToolContext, args: z.output<Schema>): Promise<SendResult | ReadResult>;
 }

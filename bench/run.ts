@@ -551,6 +551,59 @@ async function benchDiscovery(ctx: Context) {
     },
   ];
   for (const v of variants) await discoveryRow(ctx, v);
+  await mcpToolsListRow(ctx);
+}
+
+/** MCP tools/list for the 20-grant agent (Streamable HTTP, one JSON-RPC POST) vs the trivial request, alternating. */
+async function mcpToolsListRow(ctx: Context) {
+  log(`3. MCP tools/list: ${CFG.discoveryIterations} × POST /mcp tools/list (20 grants) vs GET /_devstack/health`);
+  const client = new HttpClient(1);
+  const baseClient = new HttpClient(1);
+  const measured: number[] = [];
+  const baseline: number[] = [];
+  let failures = 0;
+  let tools = 0;
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+  const headers = {
+    authorization: `Bearer ${ctx.fx.agents.discovery.key}`,
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": "2025-06-18",
+  };
+  try {
+    for (let i = 0; i < CFG.discoveryWarmup + CFG.discoveryIterations; i++) {
+      let t = nowMs();
+      await baseClient.request(`${ctx.status.API_URL}/_devstack/health`);
+      const bt = nowMs() - t;
+      t = nowMs();
+      const r = await client.request(`${ctx.status.FUNCTIONS_URL}/mcp`, { method: "POST", headers, body });
+      const rt = nowMs() - t;
+      if (r.status !== 200) failures++;
+      if (i === 0 && r.status === 200) tools = (r.body.match(/"inputSchema"/g) ?? []).length;
+      if (i >= CFG.discoveryWarmup) {
+        measured.push(rt);
+        baseline.push(bt);
+      }
+    }
+  } finally {
+    client.close();
+    baseClient.close();
+  }
+  const m = summarize(measured);
+  const b = summarize(baseline);
+  details.mcp_tools_list = { iterations: CFG.discoveryIterations, tools, measured: ms(m), baseline: ms(b), failures };
+  rows.push({
+    id: "mcp_tools_list_p50",
+    name: `MCP tools/list, 20 grants (${tools} tools) (p50)`,
+    unit: "ms",
+    measured: round(m.p50),
+    baseline: round(b.p50),
+    ratio: round(m.p50 / b.p50, 2),
+    overhead: round(m.p50 - b.p50),
+    budget: "< 2 ms at p50 over HTTP (judged on overhead)",
+    met: m.p50 - b.p50 < 2 && failures === 0,
+    notes: `p95 ${m.p95.toFixed(3)} ms vs ${b.p95.toFixed(3)} ms; ${failures} failures.`,
+  });
 }
 
 /** One discovery row: GET /agent-tools?format=openai with the agent's key vs the trivial request, alternating. */
@@ -1322,7 +1375,7 @@ async function main() {
     const order = ["db_work_p50", "round_trips", "edge_overhead_p50", "edge_throughput", "discovery_p50", "bulk_requests", "bulk_wall", "bulk_quota",
       "concurrency_quota", "grant64_throughput", "grant64_p99", "grant64_lock_waiters", "grant64_quota",
       "db_work_member_p50", "discovery_member_p50", "grant64_member_throughput", "grant64_member_p99", "grant64_member_lock_waiters",
-      "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency"];
+      "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency", "mcp_tools_list_p50"];
     rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
     const env = await environment(ctx, data, (nowMs() - started) / 1000);
     const missed = rows.filter((r) => !r.met);

@@ -182,17 +182,24 @@ function outcomeNotRecorded(operationId: string, outcome: Outcome): ApiError {
   );
 }
 
+/** Takes one named argument out of a tool call's arguments, leaving the rest for the tool's schema. */
+function takeArgument(rawArgs: unknown, name: string): { toolArgs: unknown; found: boolean; value?: unknown } {
+  if (!rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) || !Object.hasOwn(rawArgs, name)) {
+    return { toolArgs: rawArgs, found: false };
+  }
+  const { [name]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  return { toolArgs, found: true, value };
+}
+
 /**
  * Takes a send tool's `idempotency_key` argument out of its arguments: it steers the
  * call exactly like the Idempotency-Key header and is never passed to the provider.
  * Given both ways, they must agree.
  */
 function splitIdempotencyKey(tool: ToolDefinition, rawArgs: unknown, fromRequest: string | null) {
-  if (!tool.sendsMessages || !rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) ||
-      !Object.hasOwn(rawArgs, IDEMPOTENCY_KEY_ARGUMENT)) {
-    return { toolArgs: rawArgs, idempotencyKey: fromRequest };
-  }
-  const { [IDEMPOTENCY_KEY_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  if (!tool.sendsMessages) return { toolArgs: rawArgs, idempotencyKey: fromRequest };
+  const { toolArgs, found, value } = takeArgument(rawArgs, IDEMPOTENCY_KEY_ARGUMENT);
+  if (!found) return { toolArgs, idempotencyKey: fromRequest };
   const fromArgument = parseIdempotencyKey(value);
   if (fromRequest && fromArgument && fromRequest !== fromArgument) {
     throw new ApiError("invalid_request", "the Idempotency-Key header and the idempotency_key argument differ; send one");
@@ -235,11 +242,9 @@ function withHint(verdict: DryRunVerdict): Record<string, unknown> {
 
 /** Takes a send tool's `dry_run` argument out of its arguments (true: check, do not send). */
 function splitDryRun(tool: ToolDefinition, rawArgs: unknown) {
-  if (!tool.sendsMessages || !rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) ||
-      !Object.hasOwn(rawArgs, DRY_RUN_ARGUMENT)) {
-    return { toolArgs: rawArgs, dryRun: false };
-  }
-  const { [DRY_RUN_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  if (!tool.sendsMessages) return { toolArgs: rawArgs, dryRun: false };
+  const { toolArgs, found, value } = takeArgument(rawArgs, DRY_RUN_ARGUMENT);
+  if (!found) return { toolArgs, dryRun: false };
   if (value !== null && typeof value !== "boolean") {
     throw new ApiError("invalid_request", "dry_run must be true or false", { field: DRY_RUN_ARGUMENT });
   }
@@ -251,10 +256,8 @@ function splitDryRun(tool: ToolDefinition, rawArgs: unknown) {
  * like the routes' `connection_id` body field. Given both ways, they must agree.
  */
 function splitAccount(rawArgs: unknown, fromRequest: string | null) {
-  if (!rawArgs || typeof rawArgs !== "object" || Array.isArray(rawArgs) || !Object.hasOwn(rawArgs, ACCOUNT_ARGUMENT)) {
-    return { toolArgs: rawArgs, account: fromRequest };
-  }
-  const { [ACCOUNT_ARGUMENT]: value, ...toolArgs } = rawArgs as Record<string, unknown>;
+  const { toolArgs, found, value } = takeArgument(rawArgs, ACCOUNT_ARGUMENT);
+  if (!found) return { toolArgs, account: fromRequest };
   if (value !== null && (typeof value !== "string" || !z.guid().safeParse(value).success)) {
     throw new ApiError("invalid_request", "account must be a connection id (a UUID)", { field: ACCOUNT_ARGUMENT });
   }

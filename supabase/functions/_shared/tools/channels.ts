@@ -8,11 +8,12 @@
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
 import type { Channel } from "../providers/adapter.ts";
-import { mmsSendSchema, smsSendSchema, bodyOrTemplate, whatsappSendShape } from "./messaging.ts";
+import {
+  bodyOrTemplate, mmsSendSchema, smsSendSchema, summarizeMms, summarizeSms, summarizeWhatsApp, whatsappSendShape,
+} from "./messaging.ts";
 import { refineSmtpMail, smtpSendEmailShape } from "./smtp.ts";
 import type { ProviderName, ToolContext, ToolDefinition } from "./types.ts";
 import { allRecipients, summarizeMail } from "../providers/email.ts";
-import { countSmsSegments } from "../providers/sms-segments.ts";
 
 // The account (and the idempotency key) every tool takes is added by tool-schemas.ts.
 export const smsChannelSchema = smsSendSchema;
@@ -67,23 +68,14 @@ export function channelTools(lookup: ToolLookup): ToolDefinition[] {
   const smsSend = channelTool("sms_send", "sms", smsChannelSchema, {
     recipients: (args: Sms) => args.to,
     sender: (args: Sms) => args.from,
-    summarize(args: Sms) {
-      const { encoding, segments } = countSmsSegments(args.body);
-      return { recipient_count: args.to.length, body_length: args.body.length, segments, encoding, ...(args.from ? { from: args.from } : {}) };
-    },
+    summarize: summarizeSms,
     run: viaProviderTool(lookup, (provider) => provider === "clicksend_sms" ? "clicksend_send_sms" : `${provider}_send_sms`),
   });
 
   const mmsSend = channelTool("mms_send", "mms", mmsChannelSchema, {
     recipients: (args: Mms) => args.to,
     sender: (args: Mms) => args.from,
-    summarize: (args: Mms) => ({
-      recipient_count: args.to.length,
-      body_length: args.body?.length ?? 0,
-      media_count: args.media_urls.length,
-      media_hosts: [...new Set(args.media_urls.map((u) => new URL(u).hostname))],
-      ...(args.from ? { from: args.from } : {}),
-    }),
+    summarize: summarizeMms,
     run: async (ctx, args: Mms) => {
       if (ctx.provider !== "clicksend_sms") return viaProviderTool(lookup, (provider) => `${provider}_send_mms`)(ctx, args as never);
       // ClickSend's MMS carries one media file, a subject and a body.
@@ -98,13 +90,7 @@ export function channelTools(lookup: ToolLookup): ToolDefinition[] {
   const whatsappSend = channelTool("whatsapp_send", "whatsapp", whatsappChannelSchema, {
     recipients: (args: WhatsApp) => args.to,
     sender: (args: WhatsApp) => args.from,
-    summarize: (args: WhatsApp) => ({
-      recipient_count: args.to.length,
-      body_length: args.body?.length ?? 0,
-      ...(args.template ? { template: args.template.id } : {}),
-      media_count: args.media_urls?.length ?? 0,
-      ...(args.from ? { from: args.from } : {}),
-    }),
+    summarize: summarizeWhatsApp,
     run: viaProviderTool(lookup, (provider) => `${provider}_send_whatsapp`),
   });
 

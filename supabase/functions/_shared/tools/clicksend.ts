@@ -6,8 +6,7 @@
  */
 import { z } from "zod";
 import { type ClickSendClient, createClickSendClient, SENDER_ID_PATTERN } from "../providers/clicksend.ts";
-import { countSmsSegments } from "../providers/sms-segments.ts";
-import { phoneNumber } from "./messaging.ts";
+import { phoneNumber, summarizeSms } from "./messaging.ts";
 import type { ToolContext, ToolDefinition } from "./types.ts";
 
 // ---------------------------------------------------------------------------
@@ -131,17 +130,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
   schema: sendSmsSchema,
   recipients: (args) => args.to,
   sender: (args) => args.from,
-  summarize(args) {
-    const { encoding, segments } = countSmsSegments(args.body);
-    return {
-      recipient_count: args.to.length,
-      body_length: args.body.length,
-      segments,
-      encoding,
-      ...(args.from ? { from: args.from } : {}),
-      ...scheduleSummary(args.schedule_at),
-    };
-  },
+  summarize: (args) => ({ ...summarizeSms(args), ...scheduleSummary(args.schedule_at) }),
   async execute(ctx, args) {
     const messages = args.to.map((to) => ({
       to,

@@ -105,6 +105,34 @@ export const clickToCallSchema = z.strictObject({
   time_limit_seconds: z.int().min(60).max(14_400).optional().describe("Longest call in seconds (60-14400)."),
 });
 
+/** What the ledger keeps of an SMS: counts and encoding, never the text. */
+export function summarizeSms(args: { to: string[]; body: string; from?: string }): Record<string, unknown> {
+  const { encoding, segments } = countSmsSegments(args.body);
+  return { recipient_count: args.to.length, body_length: args.body.length, segments, encoding, ...(args.from ? { from: args.from } : {}) };
+}
+
+/** What the ledger keeps of an MMS: counts and media hosts, never the text or full URLs. */
+export function summarizeMms(args: z.output<typeof mmsSendSchema>): Record<string, unknown> {
+  return {
+    recipient_count: args.to.length,
+    body_length: args.body?.length ?? 0,
+    media_count: args.media_urls.length,
+    media_hosts: [...new Set(args.media_urls.map((u) => new URL(u).hostname))],
+    ...(args.from ? { from: args.from } : {}),
+  };
+}
+
+/** What the ledger keeps of a WhatsApp message: counts and the template id, never the text. */
+export function summarizeWhatsApp(args: z.output<typeof whatsappSendSchema>): Record<string, unknown> {
+  return {
+    recipient_count: args.to.length,
+    body_length: args.body?.length ?? 0,
+    ...(args.template ? { template: args.template.id } : {}),
+    media_count: args.media_urls?.length ?? 0,
+    ...(args.from ? { from: args.from } : {}),
+  };
+}
+
 /** Media URLs are the caller's: judged like every outbound destination before a provider sees them. */
 async function judgeMedia(ctx: ToolContext, urls: string[] | undefined): Promise<void> {
   for (const url of urls ?? []) await guardUrl(url, ctx.network, { field: "media_urls", source: "arguments", httpsOnly: true });
@@ -138,10 +166,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       schema: smsSendSchema,
       recipients: (args: z.output<typeof smsSendSchema>) => args.to,
       sender: (args: z.output<typeof smsSendSchema>) => args.from,
-      summarize(args: z.output<typeof smsSendSchema>) {
-        const { encoding, segments } = countSmsSegments(args.body);
-        return { recipient_count: args.to.length, body_length: args.body.length, segments, encoding, ...(args.from ? { from: args.from } : {}) };
-      },
+      summarize: summarizeSms,
       execute: (ctx: ToolContext, args: z.output<typeof smsSendSchema>) =>
         adapter.send(adapterContext(ctx), message(ctx, { channel: "sms", to: args.to, body: args.body })),
     } as ToolDefinition);
@@ -154,13 +179,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       schema: mmsSendSchema,
       recipients: (args: z.output<typeof mmsSendSchema>) => args.to,
       sender: (args: z.output<typeof mmsSendSchema>) => args.from,
-      summarize: (args: z.output<typeof mmsSendSchema>) => ({
-        recipient_count: args.to.length,
-        body_length: args.body?.length ?? 0,
-        media_count: args.media_urls.length,
-        media_hosts: [...new Set(args.media_urls.map((u) => new URL(u).hostname))],
-        ...(args.from ? { from: args.from } : {}),
-      }),
+      summarize: summarizeMms,
       async execute(ctx: ToolContext, args: z.output<typeof mmsSendSchema>) {
         await judgeMedia(ctx, args.media_urls);
         return adapter.send(adapterContext(ctx), message(ctx, {
@@ -177,13 +196,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       schema: whatsappSendSchema,
       recipients: (args: z.output<typeof whatsappSendSchema>) => args.to,
       sender: (args: z.output<typeof whatsappSendSchema>) => args.from,
-      summarize: (args: z.output<typeof whatsappSendSchema>) => ({
-        recipient_count: args.to.length,
-        body_length: args.body?.length ?? 0,
-        ...(args.template ? { template: args.template.id } : {}),
-        media_count: args.media_urls?.length ?? 0,
-        ...(args.from ? { from: args.from } : {}),
-      }),
+      summarize: summarizeWhatsApp,
       async execute(ctx: ToolContext, args: z.output<typeof whatsappSendSchema>) {
         await judgeMedia(ctx, args.media_urls);
         const template = args.template && {

@@ -172,6 +172,34 @@ async function usedToday(ctx: Context, subjectId: string): Promise<{ used: numbe
 // 1. Database work of one tool call
 // ---------------------------------------------------------------------------
 
+/**
+ * What a durable commit costs on this machine: a one-row insert into a scratch table of the
+ * bench database, committed with synchronous_commit on and off, alternating, 300 × each.
+ */
+async function measureCommitFlush(dbUrl: string) {
+  const su = postgres(dbUrl, { max: 1, prepare: true, onnotice: () => {} });
+  const durable: number[] = [];
+  const asynchronous: number[] = [];
+  try {
+    await su`create schema if not exists bench_probe`;
+    await su`create table if not exists bench_probe.commits (id bigserial primary key, at timestamptz not null default now())`;
+    for (let i = 0; i < 350; i++) {
+      for (const mode of i % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
+        await su.unsafe(`set synchronous_commit = ${mode}`);
+        const t = nowMs();
+        await su`insert into bench_probe.commits default values`;
+        if (i >= 50) (mode === "on" ? durable : asynchronous).push(nowMs() - t);
+      }
+    }
+    await su`drop schema bench_probe cascade`;
+  } finally {
+    await su.end({ timeout: 2 });
+  }
+  const on = summarize(durable).p50;
+  const off = summarize(asynchronous).p50;
+  return { durable_p50_ms: round(on), async_p50_ms: round(off), flush_p50_ms: round(on - off) };
+}
+
 function serviceConnection(dbUrl: string): Sql {
   // How the functions connect (supabase/functions/_shared/db.ts; the stack gives them
   // SWITCHBOARD_DB_URL as their own login role, directly): switchboard_functions, whose
@@ -349,6 +377,17 @@ async function benchDatabase(ctx: Context) {
     await su.end({ timeout: 2 });
   }
   db.vault_decrypt_ms = round(summarize(decrypt).p50 - summarize(suSelect1).p50);
+
+  // The floor under begin and finish: each ends in a durable commit (WAL flushed to disk
+  // before the answer), which no SQL can make cheaper. Measured here as a one-row insert
+  // committed with synchronous_commit on against the same insert with it off, interleaved.
+  const commitFloor = await measureCommitFlush(ctx.dbUrl);
+  db.durable_commit = commitFloor;
+  for (const row of rows.filter((r) => r.id === "db_work_p50" || r.id === "db_work_member_p50")) {
+    row.notes = `${row.notes ?? ""} Two durable commits are part of it: on this machine a one-row insert commits in ${commitFloor.durable_p50_ms.toFixed(3)} ms ` +
+      `durably and ${commitFloor.async_p50_ms.toFixed(3)} ms with synchronous_commit off, so each WAL flush costs ` +
+      `${commitFloor.flush_p50_ms.toFixed(3)} ms at p50 (${(2 * commitFloor.flush_p50_ms).toFixed(3)} ms for the two).`;
+  }
 
   // Where begin's time goes: each of its steps timed on its own, in a loop inside the database.
   log(`   begin_tool_call's steps, ${CFG.stepIterations} × each, timed inside the database (rolled back)`);

@@ -47,6 +47,7 @@ async function outcome(promise: Promise<unknown>): Promise<"accepted" | { code: 
   }
 }
 
+const mcpUrl = () => `${status().FUNCTIONS_URL}/mcp`;
 const text = (result: any) => (result.content as { type: string; text: string }[]).find((c) => c.type === "text")!.text;
 
 afterEach(async () => {
@@ -201,9 +202,8 @@ describe("MCP over Streamable HTTP", () => {
       expect(invalid.isError, name).toBe(true);
       expect(invalid.structuredContent.error.code).toBe("invalid_request");
     }
-    const unknown: any = await client.callTool({ name: "nope_tool", arguments: {} });
-    expect(unknown.isError).toBe(true);
-    expect(unknown.structuredContent.error.code).toBe("not_found");
+    // A name that is no tool at all is a protocol error, as the spec says (-32602).
+    await expect(client.callTool({ name: "nope_tool", arguments: {} })).rejects.toMatchObject({ code: -32602, message: expect.stringContaining("Unknown tool: nope_tool") });
   });
 
   it("an expired grant's tools disappear from tools/list and tools/call is refused", async () => {
@@ -214,14 +214,24 @@ describe("MCP over Streamable HTTP", () => {
     });
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(["clicksend_get_balance", "message_status", "sms_send"]);
-    const refused: any = await client.callTool({
-      name: "sendgrid_send_email", arguments: { to: ["a@example.com"], subject: "late", text: "too late" },
-    });
-    expect(refused.isError).toBe(true);
-    expect(refused.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "expired" } });
-    const channel: any = await client.callTool({ name: "email_send", arguments: { to: ["a@example.com"], subject: "late", text: "too late" } });
-    expect(channel.isError).toBe(true);
-    expect(channel.structuredContent.error).toMatchObject({ code: "permission_denied", details: { reason: "no_usable_account", channel: "email" } });
+    // No live grant of this key holds "email" any more: 403 insufficient_scope at the HTTP
+    // layer (RFC 6750), naming the scope, before any JSON-RPC is served; nothing is recorded.
+    for (const name of ["sendgrid_send_email", "email_send"]) {
+      const res = await fetch(mcpUrl(), {
+        method: "POST",
+        headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name, arguments: { to: ["a@example.com"], subject: "late", text: "too late" } } }),
+      });
+      expect(res.status, name).toBe(403);
+      const challenge = res.headers.get("www-authenticate") ?? "";
+      expect(challenge).toMatch(/^Bearer /);
+      expect(challenge).toContain('error="insufficient_scope"');
+      expect(challenge).toContain('scope="email"');
+      expect(challenge).toContain(`resource_metadata="${mcpUrl()}/oauth-protected-resource"`);
+      expect((await res.json()).error).toMatchObject({ code: "permission_denied", details: { tool: name, required_scope: "email" } });
+    }
+    const [{ n }] = await adminSql()`select count(*)::int as n from public.operations where agent_id = ${agentId} and capability_key in ('sendgrid_send_email', 'email_send') and request_summary->>'subject' = 'late'`;
+    expect(n).toBe(0);
   });
 
   it("a revoked key: tools/call is refused at once", async () => {
@@ -256,6 +266,10 @@ describe("MCP over Streamable HTTP", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
     });
     expect(res.status).toBe(401);
+    // RFC 6750: a credential was sent and refused, so the challenge says invalid_token and why.
+    expect(res.headers.get("www-authenticate")).toBe(
+      `Bearer resource_metadata="${mcpUrl()}/oauth-protected-resource", error="invalid_token", error_description="agent key revoked"`,
+    );
     expect(((await res.json()) as any).error).toMatchObject({ code: "unauthorized", message: "agent key revoked" });
     // The user's other key is unaffected.
     expect(keyId).not.toBe(doomedId);
@@ -273,13 +287,35 @@ describe("MCP over Streamable HTTP", () => {
       body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} }),
     });
     expect(res.status).toBe(401);
+    // No credential at all: the bare challenge, pointing at the metadata (no error code).
+    expect(res.headers.get("www-authenticate")).toBe(`Bearer resource_metadata="${mcpUrl()}/oauth-protected-resource"`);
     expect(await outcome(connect("not-a-token"))).toEqual({ code: 401 });
+  });
+
+  it("serves RFC 9728 Protected Resource Metadata for the endpoint, at the URL its challenges name and at the path-inserted well-known URL", async () => {
+    const expected = {
+      resource: mcpUrl(),
+      authorization_servers: [`${status().API_URL}/auth/v1`],
+      bearer_methods_supported: ["header"],
+      scopes_supported: ["balance", "email", "history", "mms", "sms", "status", "voice", "whatsapp"],
+    };
+    const own = await fetch(`${mcpUrl()}/oauth-protected-resource`);
+    expect(own.status).toBe(200);
+    expect(own.headers.get("content-type")).toContain("application/json");
+    expect(await own.json()).toMatchObject(expected);
+    // RFC 9728 §3.1: the well-known segment goes between the host and the resource's path.
+    const api = new URL(status().API_URL);
+    const wellKnown = await fetch(`${api.origin}/.well-known/oauth-protected-resource${new URL(mcpUrl()).pathname}`);
+    expect(wellKnown.status).toBe(200);
+    expect(await wellKnown.json()).toMatchObject(expected);
+    // Metadata is public; it never needs (or reveals anything for) a key.
+    const text = JSON.stringify(expected);
+    expect(text).not.toMatch(/swb_agent_|secret|password/i);
   });
 });
 
 describe("MCP transport: methods and DNS-rebinding protection", () => {
   let key: string;
-  const mcpUrl = () => `${status().FUNCTIONS_URL}/mcp`;
   const initialize = JSON.stringify({
     jsonrpc: "2.0", id: 1, method: "initialize",
     params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "transport-e2e", version: "1" } },

@@ -254,6 +254,15 @@ function route(request: Request, info: Deno.ServeHandlerInfo): Promise<Response>
     return Response.json({ status: "ok", functions: [...functions.keys()].sort(), failed });
   }
   if (url.pathname === "/functions/v1" || url.pathname.startsWith("/functions/v1/")) return routeFunction(request, url, info);
+  // RFC 9728 §3.1's path-inserted metadata URL of a function's endpoint, handed to the
+  // function's own `<name>/oauth-protected-resource`. Hosted Supabase's gateway routes
+  // only /functions/v1/… to functions, so there the function's own URL (named in its
+  // WWW-Authenticate challenges) is the one clients use (docs/agents.md, "Authorization").
+  const metadata = /^\/\.well-known\/oauth-protected-resource(\/functions\/v1\/[^/]+)$/.exec(url.pathname);
+  if (metadata && (request.method === "GET" || request.method === "HEAD")) {
+    const target = new URL(`${metadata[1]}/oauth-protected-resource${url.search}`, url);
+    return routeFunction(new Request(target, request), target, info);
+  }
   return proxy(request, url);
 }
 

@@ -71,6 +71,19 @@ export default defineConfig({
       },
       {
         test: {
+          // The official MCP conformance suite against the real mcp function, per protocol
+          // revision, on a stack of its own. npm test runs it as its own step.
+          name: "conformance",
+          sequence: { groupOrder: 3 },
+          include: ["tests/conformance/**/*.test.ts"],
+          globalSetup: ["tests/conformance/global-setup.ts"],
+          testTimeout: 300_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           // Part of the e2e suite again, with the functions behind PgBouncer in transaction
           // mode (a transaction pooler, as Supavisor is) as switchboard_functions, plus the
           // pooler's own checks. npm test runs it as its own step.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `npm test`: everything. Static checks, database checks (advisors, lint, pgTAP),
 # then vitest (unit, db, end-to-end against the devstack, the network-guard suite in a
-# loopback-only network namespace, and the pooled lane behind PgBouncer). Ends with one summary line.
+# loopback-only network namespace, the pooled lane behind PgBouncer, and the official MCP
+# conformance suite). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null)}"
@@ -59,10 +60,20 @@ rm -f .scratch/vitest-pooled.json
 npx vitest run --project pooled --reporter=default --reporter=json --outputFile.json=.scratch/vitest-pooled.json
 [ $? -eq 0 ] || failed_steps+=("pooled")
 
+# The official MCP conformance suite needs Node 22: it lives in tests/conformance with its
+# own lockfile (the suite and Node 22 from the npm registry), installed here on first use.
+step "MCP conformance suite (both protocol revisions, Node 22)"
+rm -f .scratch/vitest-conformance.json
+if [ ! -x tests/conformance/node_modules/.bin/node ] || [ ! -f tests/conformance/node_modules/@modelcontextprotocol/conformance/package.json ]; then
+  npm ci --prefix tests/conformance --no-audit --no-fund --loglevel=error || failed_steps+=("conformance install")
+fi
+npx vitest run --project conformance --reporter=default --reporter=json --outputFile.json=.scratch/vitest-conformance.json
+[ $? -eq 0 ] || failed_steps+=("conformance")
+
 # Each vitest report adds its passed and failed tests; a missing or empty one counts as a failure.
 read -r v_passed v_failed < <(node -e '
   let passed = 0, failed = 0;
-  for (const report of ["vitest.json", "vitest-netns.json", "vitest-pooled.json"]) {
+  for (const report of ["vitest.json", "vitest-netns.json", "vitest-pooled.json", "vitest-conformance.json"]) {
     try { const r = require(`./.scratch/${report}`); passed += r.numPassedTests; failed += r.numFailedTests + (r.numTotalTests ? 0 : 1); }
     catch { failed += 1; }
   }

@@ -7,7 +7,15 @@
 // service key + user_id + agent_id; refusals as RFC 6750 challenges (mcp-auth.ts), with
 // the Protected Resource Metadata at /mcp/oauth-protected-resource. Denials, quota and
 // provider errors come back as MCP tool errors carrying our error code.
-import { type AuthInfo, createMcpHandler, ProtocolError, ProtocolErrorCode, Server } from "@modelcontextprotocol/server";
+import {
+  type AuthInfo,
+  createMcpHandler,
+  isLegacyRequest,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
 import { authenticate, type Caller } from "../_shared/auth.ts";
 import { ApiError } from "../_shared/errors.ts";
 import { logFailure, readJson, serveJson, toApiError } from "../_shared/http.ts";
@@ -70,12 +78,24 @@ function mcpServer({ caller, listed }: CallerContext): Server {
   return server;
 }
 
-const handler = createMcpHandler(({ authInfo }) => mcpServer(authInfo!.extra as unknown as CallerContext), {
-  legacy: "stateless",
-  // One JSON answer per request: no tool here emits progress or log notifications.
+// One JSON answer per request on both lanes: no tool here emits progress or log notifications.
+const modern = createMcpHandler(({ authInfo }) => mcpServer(authInfo!.extra as unknown as CallerContext), {
+  legacy: "reject",
   responseMode: "json",
   onerror: (error) => logFailure("/mcp", error, toApiError(error)),
 });
+
+/**
+ * A 2025-era request (no `_meta` envelope: initialize, then plain JSON-RPC), served
+ * statelessly by a server of its own, answered as JSON. The SDK's built-in legacy lane
+ * would answer with an SSE stream, which costs more and which some 2025 clients parse
+ * less happily than a plain JSON body; the spec lets a server choose either.
+ */
+async function serveLegacy(req: Request, context: CallerContext, parsedBody: unknown, authInfo: AuthInfo): Promise<Response> {
+  const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await mcpServer(context).connect(transport);
+  return await transport.handleRequest(req, { parsedBody, authInfo });
+}
 
 /** The tools/call this body makes, if it is one (a single JSON-RPC request). */
 function calledTool(body: unknown): string | undefined {
@@ -134,13 +154,10 @@ Deno.serve(serveJson(async (req) => {
     const scope = await missingScope(tool, listed);
     if (scope !== undefined) return insufficientScopeResponse(req, tool, scope);
   }
-  const authInfo: AuthInfo = {
-    token: "",
-    clientId: "switchboard-agent",
-    scopes: [],
-    extra: { caller, listed } as unknown as Record<string, unknown>,
-  };
-  return await handler.fetch(req, { parsedBody, authInfo });
+  const context: CallerContext = { caller, listed };
+  const authInfo: AuthInfo = { token: "", clientId: "switchboard-agent", scopes: [], extra: context as unknown as Record<string, unknown> };
+  if (await isLegacyRequest(req, parsedBody)) return await serveLegacy(req, context, parsedBody, authInfo);
+  return await modern.fetch(req, { parsedBody, authInfo });
 }));
 
 /* To use locally: point an MCP client at "$FUNCTIONS_URL/mcp" with

@@ -153,11 +153,11 @@ select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{description
                    and t #>> '{input_schema,type}' = 'object'),
           'anthropic: {name, description, input_schema:{type:"object",…}}')
 from jsonb_array_elements(tests.recall('anthropic')) t;
-select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{annotations,description,inputSchema,name,title}'
-                   and t #>> '{inputSchema,type}' = 'object'
+select ok(bool_and(array(select jsonb_object_keys(t) order by 1) = '{annotations,description,inputSchema,name,outputSchema,title}'
+                   and t #>> '{inputSchema,type}' = 'object' and t #>> '{outputSchema,type}' = 'object'
                    and jsonb_typeof(t #> '{annotations,readOnlyHint}') = 'boolean'
                    and jsonb_typeof(t #> '{annotations,destructiveHint}') = 'boolean'),
-          'mcp: {name, title, description, inputSchema, annotations:{readOnlyHint, destructiveHint, …}}')
+          'mcp: {name, title, description, inputSchema, outputSchema, annotations:{readOnlyHint, destructiveHint, …}}')
 from jsonb_array_elements(tests.recall('mcp')) t;
 select results_eq($$ select t ->> 'name', (t #>> '{annotations,readOnlyHint}')::boolean from jsonb_array_elements(tests.recall('mcp')) t order by 1 $$,
     $$ values ('clicksend_get_balance', true), ('message_status', true), ('sms_send', false) $$,

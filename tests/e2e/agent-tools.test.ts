@@ -189,7 +189,7 @@ describe("tool discovery formats", () => {
     }
   });
 
-  it("mcp: {name, title, description, inputSchema, annotations{readOnlyHint, destructiveHint}}", async () => {
+  it("mcp: {name, title, description, inputSchema, outputSchema, annotations{readOnlyHint, destructiveHint}}", async () => {
     const res = await listTools(key, "mcp");
     expect(res.status).toBe(200);
     const tools = res.body.tools as Schema[];
@@ -200,9 +200,11 @@ describe("tool discovery formats", () => {
         title: expect.any(String),
         description: expect.any(String),
         inputSchema: { type: "object" },
+        outputSchema: { type: "object" },
         annotations: { readOnlyHint: expect.any(Boolean), destructiveHint: expect.any(Boolean) },
       });
       expectValidSchema(tool.inputSchema, tool.name);
+      expectValidSchema(tool.outputSchema, tool.name);
       const readOnly = tool.name.includes("_get_") || tool.name === STATUS_TOOL;
       expect(tool.annotations.readOnlyHint, tool.name).toBe(readOnly);
       expect(tool.annotations.destructiveHint, tool.name).toBe(false);
@@ -231,7 +233,8 @@ describe("tool discovery formats", () => {
     expect(statusTool).toEqual({
       name: STATUS_TOOL, capability: STATUS_TOOL, title: "Message status", description: expect.stringContaining("your own recent sends"),
       provider: null, connection_id: null, connection_name: null, input_schema: expect.any(Object),
-      strict_input_schema: expect.any(Object), read_only: true, destructive: false, limits: null,
+      strict_input_schema: expect.any(Object), output_schema: expect.objectContaining({ type: "object" }), read_only: true,
+      destructive: false, limits: null,
     });
     // Two accounts (SMTP and SendGrid) behind one email_send: no single account or provider,
     // and the limits per account, in the order the description lists them.

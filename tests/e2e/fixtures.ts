@@ -14,7 +14,8 @@ export interface Connected {
   sendgrid: { id: string; webhook_token: string };
 }
 
-async function rpc<T = any>(user: TestUser, fn: string, args: Record<string, unknown>): Promise<T> {
+/** Calls an RPC as the user (supabase-js); throws on an error. */
+export async function rpc<T = any>(user: TestUser, fn: string, args: Record<string, unknown>): Promise<T> {
   const { data, error } = await user.client.rpc(fn, args);
   if (error) throw new Error(`${fn}: ${error.message}`);
   return data as T;
@@ -230,6 +231,17 @@ export const smtpFake = {
 export async function operationRow(operationId: string): Promise<any> {
   const [row] = await fixtureAdminSql()`select * from public.operations where id = ${operationId}`;
   return row;
+}
+
+/** Puts a finished call back to what a killed host leaves, then closes it as the reconciler does. */
+export async function loseOutcome(operationId: string) {
+  await fixtureAdminSql()`
+    update public.operations set status = 'pending', quota_used = 0, provider_message_ids = '{}', response = null,
+           error_code = null, error_message = null, error_details = null, duration_ms = null, finished_at = null
+    where id = ${operationId}`;
+  const [{ closed }] = await fixtureAdminSql()`
+    select private.mark_operation_unknown(${operationId}::uuid, 'no_outcome_recorded_before_deadline') as closed`;
+  expect(closed).toBe(true);
 }
 
 /** Today's (UTC) usage counter of a grant: what the daily send limit is checked against. */

@@ -20,7 +20,9 @@
  */
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { agentWithKey, callFunction, clicksendFake, connectedUser, type Connected, operationRow, usedToday } from "./fixtures.ts";
+import {
+  agentWithKey, callFunction, clicksendFake, connectedUser, type Connected, loseOutcome, operationRow, usedToday,
+} from "./fixtures.ts";
 import { adminSql, closeAdminSql, status } from "./helpers.ts";
 
 let owner: Connected;
@@ -30,17 +32,6 @@ let permissionId: string;
 const reconcile = (token: string, init: { method?: string; headers?: Record<string, string> } = {}) =>
   callFunction("clicksend/reconcile", token, { method: init.method ?? "POST", body: init.method === "GET" ? undefined : {}, headers: init.headers });
 const asService = () => reconcile(status().SECRET_KEY, { headers: { apikey: status().SECRET_KEY } });
-
-/** Puts a finished call back to what a killed host leaves, then closes it as the reconciler does. */
-async function loseOutcome(operationId: string) {
-  await adminSql()`
-    update public.operations set status = 'pending', quota_used = 0, provider_message_ids = '{}', response = null,
-           error_code = null, error_message = null, error_details = null, duration_ms = null, finished_at = null
-    where id = ${operationId}`;
-  const [{ closed }] = await adminSql()`
-    select private.mark_operation_unknown(${operationId}::uuid, 'no_outcome_recorded_before_deadline') as closed`;
-  expect(closed).toBe(true);
-}
 
 /** A call of the agent that reserved quota and never reached ClickSend, begun `age` ago, closed as unknown. */
 async function neverSent(age: string): Promise<string> {

@@ -7,7 +7,7 @@
 import Ajv2020 from "ajv/dist/2020.js";
 import { describe, expect, it } from "vitest";
 import { strictViolations } from "../support/openai-strict.ts";
-import { dropNulls, inputSchema, strictSchema } from "../../supabase/functions/_shared/tool-schemas.ts";
+import { dropNulls, inputSchema, outputSchema, strictSchema } from "../../supabase/functions/_shared/tool-schemas.ts";
 import { allTools, toolFor } from "../../supabase/functions/_shared/tools/index.ts";
 
 const ajv = new Ajv2020({ strict: false, allErrors: true, validateFormats: false });
@@ -39,6 +39,14 @@ const samples: Record<string, Record<string, unknown>> = {
   exotel_click_to_call: { to: ["+919900000002"][0], from_phone: "+919900000001", time_limit_seconds: 600 },
 };
 
+/** A send tool's dry run answers a verdict instead of a result: both kinds fit its output schema. */
+const verdicts = [
+  { dry_run: true, allowed: true, connection_id: "7c1e2f3a-0b1c-4d2e-8f3a-4b5c6d7e8f90", provider: "twilio", sender: null,
+    remaining_today: 4, remaining_this_month: null },
+  { dry_run: true, allowed: false, reason: "quota_exceeded", hint: "Wait until the limit resets.",
+    error: { code: "quota_exceeded", message: "daily send limit reached", details: { limit: "agent_daily" } } },
+];
+
 describe("tool definitions", () => {
   it("cover every capability with a sample", () => {
     expect(allTools.map((t) => t.capability).sort()).toEqual(Object.keys(samples).sort());
@@ -66,6 +74,17 @@ describe("tool definitions", () => {
         const withNulls = Object.fromEntries(Object.keys(strict.properties ?? {}).map((k) => [k, sample[k] ?? null]));
         expect(ajv.validate(strict, withNulls), JSON.stringify(ajv.errors)).toBe(true);
         expect(tool.schema.safeParse(dropNulls(withNulls)).success).toBe(true);
+      });
+
+      it("output schema is JSON Schema 2020-12 with an object at the root, and not vacuous", () => {
+        const schema = outputSchema(tool);
+        expect(schema.type).toBe("object");
+        expect(ajv.validateSchema(schema), ajv.errorsText(ajv.errors)).toBe(true);
+        expect(ajv.validate(schema, {})).toBe(false);
+        for (const verdict of verdicts) expect(ajv.validate(schema, verdict), JSON.stringify(verdict)).toBe(tool.sendsMessages);
+        // The error envelope too: some MCP clients check an error result against the output schema.
+        expect(ajv.validate(schema, { error: { code: "quota_exceeded", message: "limit reached", details: null } })).toBe(true);
+        expect(ajv.validate(schema, { error: { code: "no_such_code", message: "?", details: null } })).toBe(false);
       });
 
       it("rejects unknown arguments (schemas are closed)", () => {

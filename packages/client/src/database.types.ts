@@ -132,14 +132,14 @@ isOneToOne: false
                   ]
                 },"integration_capabilities": {
                   Row: {
-                    "capability_key": string,"channel": string | null,"created_at": string,"description": string,"display_label": string,"display_order": number,"id": string,"input_schema": NonNullable<Json>,"input_schema_json": Json | null,"is_destructive": boolean,"is_read_only": boolean,"provider_id": string | null,"required_scope": string,"sends_messages": boolean,"strict_input_schema": NonNullable<Json>,"strict_input_schema_json": Json | null,"updated_at": string
+                    "capability_key": string,"channel": string | null,"created_at": string,"description": string,"display_label": string,"display_order": number,"id": string,"input_schema": NonNullable<Json>,"input_schema_json": Json | null,"is_destructive": boolean,"is_read_only": boolean,"output_schema": NonNullable<Json>,"output_schema_json": NonNullable<Json>,"provider_id": string | null,"required_scope": string,"sends_messages": boolean,"strict_input_schema": NonNullable<Json>,"strict_input_schema_json": Json | null,"updated_at": string
                   }
                   ComputedFields: never
                   Insert: {
-                    "capability_key": string,"channel"?: string | null,"created_at"?: string,"description": string,"display_label": string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string | null,"required_scope": string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
+                    "capability_key": string,"channel"?: string | null,"created_at"?: string,"description": string,"display_label": string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"output_schema"?: NonNullable<Json>,"output_schema_json"?: never,"provider_id"?: string | null,"required_scope": string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
                   }
                   Update: {
-                    "capability_key"?: string,"channel"?: string | null,"created_at"?: string,"description"?: string,"display_label"?: string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"provider_id"?: string | null,"required_scope"?: string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
+                    "capability_key"?: string,"channel"?: string | null,"created_at"?: string,"description"?: string,"display_label"?: string,"display_order"?: number,"id"?: string,"input_schema"?: NonNullable<Json>,"input_schema_json"?: never,"is_destructive"?: boolean,"is_read_only"?: boolean,"output_schema"?: NonNullable<Json>,"output_schema_json"?: never,"provider_id"?: string | null,"required_scope"?: string,"sends_messages"?: boolean,"strict_input_schema"?: NonNullable<Json>,"strict_input_schema_json"?: never,"updated_at"?: string
                   }
                   Relationships: [
                     {

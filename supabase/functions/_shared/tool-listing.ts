@@ -32,10 +32,11 @@ interface ToolEntry {
   limits: Record<string, unknown>;
 }
 
-/** A capability's input schemas as JSON text, exactly as integration_capabilities stores them. */
+/** A capability's schemas as JSON text, exactly as integration_capabilities stores them. */
 interface CapabilitySchemas {
   input: string;
   strict: string;
+  output: string;
 }
 
 /** How long an isolate keeps the capabilities' schemas before reading them again. */
@@ -43,7 +44,7 @@ const SCHEMA_CACHE_MS = 60_000;
 let schemaCache: { at: number; byCapability: Map<string, CapabilitySchemas> } | undefined;
 
 /**
- * The input schemas of every capability, from the database (the one source of tool
+ * The schemas of every capability, from the database (the one source of tool
  * definitions), kept for a minute per isolate: they change only with a migration, and
  * re-reading ~100 kB of schemas on every listing would cost more than building it.
  */
@@ -51,10 +52,11 @@ async function capabilitySchemas(capabilities: string[]): Promise<Map<string, Ca
   const fresh = schemaCache && Date.now() - schemaCache.at < SCHEMA_CACHE_MS &&
     capabilities.every((c) => schemaCache!.byCapability.has(c));
   if (!fresh) {
-    const rows = await asService()<{ capability_key: string; input: string; strict: string }[]>`
-      select capability_key, input_schema_json::text as input, strict_input_schema_json::text as strict
+    const rows = await asService()<({ capability_key: string } & CapabilitySchemas)[]>`
+      select capability_key, input_schema_json::text as input, strict_input_schema_json::text as strict,
+             output_schema_json::text as output
       from public.integration_capabilities`;
-    schemaCache = { at: Date.now(), byCapability: new Map(rows.map((r) => [r.capability_key, { input: r.input, strict: r.strict }])) };
+    schemaCache = { at: Date.now(), byCapability: new Map(rows.map(({ capability_key, ...schemas }) => [capability_key, schemas])) };
   }
   return schemaCache!.byCapability;
 }
@@ -77,12 +79,14 @@ function renderTool(entry: ToolEntry, schemas: CapabilitySchemas, format: ToolFo
         title: entry.title, readOnlyHint: entry.read_only, destructiveHint: entry.destructive,
         idempotentHint: entry.read_only, openWorldHint: true,
       });
-      return `{"name":${name},"title":${title},"description":${description},"inputSchema":${schemas.input},"annotations":${annotations}}`;
+      return `{"name":${name},"title":${title},"description":${description},"inputSchema":${schemas.input},` +
+        `"outputSchema":${schemas.output},"annotations":${annotations}}`;
     }
     default: {
       const { limits, ...rest } = entry;
       const head = JSON.stringify(rest);
-      return `${head.slice(0, -1)},"input_schema":${schemas.input},"strict_input_schema":${schemas.strict},"limits":${JSON.stringify(limits)}}`;
+      return `${head.slice(0, -1)},"input_schema":${schemas.input},"strict_input_schema":${schemas.strict},` +
+        `"output_schema":${schemas.output},"limits":${JSON.stringify(limits)}}`;
     }
   }
 }

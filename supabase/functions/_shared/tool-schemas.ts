@@ -4,34 +4,45 @@
  * (`idempotency_key`, `dry_run`):
  *  - inputSchema: JSON Schema 2020-12 of what the call accepts (Anthropic, MCP);
  *  - strictSchema: the same in OpenAI strict-mode form — every object closed, every
- *    property required, optional ones nullable, unsupported keywords dropped.
- * The generated migration stores both; a test fails if the database drifts from this.
+ *    property required, optional ones nullable, unsupported keywords dropped;
+ *  - outputSchema: JSON Schema 2020-12 of what a successful call answers (MCP's
+ *    `outputSchema`, which its `structuredContent` conforms to).
+ * The generated migration stores all three; a test fails if the database drifts from this.
  */
 import { z } from "zod";
 import { IDEMPOTENCY_KEY_ARGUMENT, IDEMPOTENCY_KEY_SCHEMA } from "./idempotency.ts";
+import { errorEnvelope } from "./tools/results.ts";
 import type { ToolDefinition } from "./tools/types.ts";
 
 type Schema = Record<string, unknown>;
 
 /**
- * Drops a `pattern` zod writes next to a `format` (e-mail addresses, date-times): it only
- * repeats the format as a regex, hundreds of characters a model reads on every call.
- * The zod schema still checks every value.
+ * Drops what zod writes that a reader has no use for, at every depth: a `pattern` next to a
+ * `format` (e-mail addresses, uuids, date-times) only repeats the format as a regex,
+ * hundreds of characters a model reads on every call; and the bounds zod gives every
+ * integer (±2^53-1) when none was set. The zod schema still checks every value.
  */
-function withoutFormatPatterns(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(withoutFormatPatterns);
+function tidy(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(tidy);
   if (!node || typeof node !== "object") return node;
   const out: Schema = {};
   for (const [key, value] of Object.entries(node as Schema)) {
     if (key === "pattern" && typeof (node as Schema).format === "string") continue;
-    out[key] = withoutFormatPatterns(value);
+    if ((key === "minimum" && value === Number.MIN_SAFE_INTEGER) || (key === "maximum" && value === Number.MAX_SAFE_INTEGER)) continue;
+    out[key] = tidy(value);
   }
   return out;
 }
 
+/** zod's JSON Schema of one side of a tool (its input or its output), without the `$schema` header. */
+function jsonSchema(schema: z.ZodType, io: "input" | "output"): Schema {
+  const json = tidy(z.toJSONSchema(schema, { io, target: "draft-2020-12" })) as Schema;
+  delete json.$schema;
+  return json;
+}
+
 export function inputSchema(tool: ToolDefinition): Schema {
-  const schema = withoutFormatPatterns(z.toJSONSchema(tool.schema, { io: "input", target: "draft-2020-12" })) as Schema;
-  delete schema.$schema;
+  const schema = jsonSchema(tool.schema, "input");
   // Every tool takes an optional account, and every send tool an optional idempotency
   // key; runTool takes them out before the tool's own (strict) schema sees the arguments.
   // (A tool the database answers alone, message_status, has no account to choose.)
@@ -44,6 +55,17 @@ export function inputSchema(tool: ToolDefinition): Schema {
     };
   }
   return schema;
+}
+
+/**
+ * What a call of the tool answers (tools/results.ts): each kind of successful result (a
+ * send tool's, or its dry run's verdict), and the error envelope, which MCP clients may
+ * check an error result against. `type: "object"` at the root, as MCP requires.
+ */
+export function outputSchema(tool: ToolDefinition): Schema {
+  const success = jsonSchema(tool.output, "output");
+  const results = Array.isArray(success.anyOf) && Object.keys(success).length === 1 ? success.anyOf : [success];
+  return { type: "object", anyOf: [...results, jsonSchema(errorEnvelope, "output")] };
 }
 
 /** The send tools' argument that checks a call without making it. */

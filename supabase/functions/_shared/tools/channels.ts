@@ -11,6 +11,7 @@ import type { Channel } from "../providers/adapter.ts";
 import {
   bodyOrTemplate, mmsSendSchema, smsSendSchema, summarizeMms, summarizeSms, summarizeWhatsApp, whatsappSendShape,
 } from "./messaging.ts";
+import { channelSendResult, sendOutput } from "./results.ts";
 import { refineSmtpMail, smtpSendEmailShape } from "./smtp.ts";
 import type { ProviderName, ToolContext, ToolDefinition } from "./types.ts";
 import { allRecipients, summarizeMail } from "../providers/email.ts";
@@ -20,6 +21,12 @@ export const smsChannelSchema = smsSendSchema;
 export const mmsChannelSchema = mmsSendSchema;
 export const whatsappChannelSchema = z.strictObject(whatsappSendShape).superRefine(bodyOrTemplate);
 export const emailChannelSchema = z.strictObject(smtpSendEmailShape).superRefine(refineSmtpMail);
+
+/**
+ * What a channel send answers: Switchboard's send fields, the provider it went through and
+ * the accounts it failed over from; the provider's own data fields vary with the account.
+ */
+export const channelSendOutput = sendOutput(channelSendResult({}));
 
 /** How a channel send runs once the database chose its account: as that provider's tool. */
 type Runner = (ctx: ToolContext, args: never) => ReturnType<ToolDefinition["execute"]>;
@@ -51,6 +58,7 @@ function channelTool<S extends z.ZodType>(
     channel,
     sendsMessages: true,
     schema,
+    output: channelSendOutput,
     recipients: spec.recipients,
     sender: spec.sender,
     summarize: spec.summarize,

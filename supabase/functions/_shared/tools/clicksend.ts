@@ -7,6 +7,7 @@
 import { z } from "zod";
 import { type ClickSendClient, createClickSendClient, SENDER_ID_PATTERN } from "../providers/clicksend.ts";
 import { phoneNumber, summarizeSms } from "./messaging.ts";
+import { count, readResult, sendOutput, sendResult } from "./results.ts";
 import type { ToolContext, ToolDefinition } from "./types.ts";
 
 // ---------------------------------------------------------------------------
@@ -98,6 +99,36 @@ export const historySchema = z
     path: ["date_from"],
   });
 
+// ---------------------------------------------------------------------------
+// Results (the tools' output schemas; ./results.ts adds Switchboard's fields)
+// ---------------------------------------------------------------------------
+
+/** ClickSend's totals over the requests of one send (SMS and MMS alike). */
+const clicksendSendData = {
+  total_price: z.number().describe("What ClickSend charged for the send, in the account's currency."),
+  queued_count: count(),
+  blocked_count: count(),
+  sent_count: count(),
+  failed_count: count(),
+  requests: count().describe("Requests made to ClickSend (1000 messages each)."),
+  currency: z.string().optional().describe("The account's currency, e.g. AUD."),
+};
+
+export const sendOutputSchema = sendOutput(sendResult(clicksendSendData));
+
+export const balanceOutputSchema = readResult({
+  balance: z.union([z.number(), z.string()]).optional().describe("The account balance."),
+  currency: z.looseObject({ currency_name_short: z.string().optional() }).optional().describe("The account's currency."),
+});
+
+export const historyOutputSchema = readResult({
+  total: z.number(),
+  per_page: z.number(),
+  current_page: z.number(),
+  last_page: z.number(),
+  records: z.array(z.record(z.string(), z.unknown())).describe("ClickSend's message records, newest first."),
+});
+
 export type SendSmsArgs = z.output<typeof sendSmsSchema>;
 export type SendMmsArgs = z.output<typeof sendMmsSchema>;
 export type HistoryArgs = z.output<typeof historySchema>;
@@ -128,6 +159,7 @@ export const clicksendSendSms: ToolDefinition<typeof sendSmsSchema> = {
   sendsMessages: true,
   provider: "clicksend_sms",
   schema: sendSmsSchema,
+  output: sendOutputSchema,
   recipients: (args) => args.to,
   sender: (args) => args.from,
   summarize: (args) => ({ ...summarizeSms(args), ...scheduleSummary(args.schedule_at) }),
@@ -148,6 +180,7 @@ export const clicksendSendMms: ToolDefinition<typeof sendMmsSchema> = {
   sendsMessages: true,
   provider: "clicksend_sms",
   schema: sendMmsSchema,
+  output: sendOutputSchema,
   recipients: (args) => args.to,
   sender: (args) => args.from,
   summarize(args) {
@@ -179,6 +212,7 @@ export const clicksendGetBalance: ToolDefinition<typeof getBalanceSchema> = {
   sendsMessages: false,
   provider: "clicksend_sms",
   schema: getBalanceSchema,
+  output: balanceOutputSchema,
   recipients: () => [],
   summarize: () => ({}),
   async execute(ctx) {
@@ -195,6 +229,7 @@ function historyTool(
     provider: "clicksend_sms",
     sendsMessages: false,
     schema: historySchema,
+    output: historyOutputSchema,
     recipients: () => [],
     summarize: (args) => ({ ...args }),
     async execute(ctx, args) {

@@ -10,6 +10,7 @@ import { ApiError } from "../errors.ts";
 import { guardUrl } from "../net/guard.ts";
 import { normalizePhoneNumber } from "../providers/phone.ts";
 import { countSmsSegments } from "../providers/sms-segments.ts";
+import { count, readResult, sendOutput, sendResult } from "./results.ts";
 import type { ProviderName, ToolContext, ToolDefinition } from "./types.ts";
 
 /** Recipients per call: these providers take one recipient per request. */
@@ -105,6 +106,33 @@ export const clickToCallSchema = z.strictObject({
   time_limit_seconds: z.int().min(60).max(14_400).optional().describe("Longest call in seconds (60-14400)."),
 });
 
+/** The data Twilio, Telnyx and Exotel add to a send's result (each sets the counts; the rest where it has them). */
+const messagingSendData = {
+  sent_count: count(),
+  failed_count: count(),
+  requests: count().describe("Requests made to the provider."),
+  channel: z.enum(["sms", "mms", "whatsapp"]).optional(),
+  total_cost: z.string().optional().describe("Telnyx: the send's cost, when it priced every message in one currency."),
+  currency: z.string().optional(),
+  refused: z.array(z.looseObject({})).optional().describe("Exotel: requests it refused (their numbers are failed recipients)."),
+  unconfirmed_count: count().optional().describe("Exotel: numbers its answer did not account for (counted as maybe sent)."),
+};
+
+const messagingSendOutput = sendOutput(sendResult(messagingSendData));
+
+const balanceOutput = readResult({
+  balance: z.union([z.number(), z.string()]).optional().describe("The account balance (Telnyx: a decimal string)."),
+  currency: z.string().optional(),
+});
+
+const clickToCallOutput = sendOutput(sendResult({
+  channel: z.literal("voice"),
+  call_sid: z.string().describe("The provider's call id."),
+  from: z.string().describe("Your phone, rung first."),
+  to: z.string().describe("The number called once you answer."),
+  caller_id: z.string().describe("The number both parties see."),
+}));
+
 /** What the ledger keeps of an SMS: counts and encoding, never the text. */
 export function summarizeSms(args: { to: string[]; body: string; from?: string }): Record<string, unknown> {
   const { encoding, segments } = countSmsSegments(args.body);
@@ -164,6 +192,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       provider,
       sendsMessages: true,
       schema: smsSendSchema,
+      output: messagingSendOutput,
       recipients: (args: z.output<typeof smsSendSchema>) => args.to,
       sender: (args: z.output<typeof smsSendSchema>) => args.from,
       summarize: summarizeSms,
@@ -177,6 +206,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       provider,
       sendsMessages: true,
       schema: mmsSendSchema,
+      output: messagingSendOutput,
       recipients: (args: z.output<typeof mmsSendSchema>) => args.to,
       sender: (args: z.output<typeof mmsSendSchema>) => args.from,
       summarize: summarizeMms,
@@ -194,6 +224,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       provider,
       sendsMessages: true,
       schema: whatsappSendSchema,
+      output: messagingSendOutput,
       recipients: (args: z.output<typeof whatsappSendSchema>) => args.to,
       sender: (args: z.output<typeof whatsappSendSchema>) => args.from,
       summarize: summarizeWhatsApp,
@@ -217,6 +248,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       provider,
       sendsMessages: false,
       schema: balanceSchema,
+      output: balanceOutput,
       recipients: () => [],
       summarize: () => ({}),
       execute: (ctx: ToolContext) => balance(adapterContext(ctx)),
@@ -229,6 +261,7 @@ export function messagingTools(spec: MessagingToolSpec): ToolDefinition[] {
       provider,
       sendsMessages: true,
       schema: clickToCallSchema,
+      output: clickToCallOutput,
       recipients: (args: z.output<typeof clickToCallSchema>) => [args.to],
       sender: (args: z.output<typeof clickToCallSchema>) => args.caller_id,
       summarize: (args: z.output<typeof clickToCallSchema>) => ({

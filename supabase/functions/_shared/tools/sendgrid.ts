@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { allRecipients, mailInputShape, MAX_RECIPIENTS, checkRecipientLists, summarizeMail } from "../providers/email.ts";
 import { createSendGridClient } from "../providers/sendgrid.ts";
+import { count, sendOutput, sendResult } from "./results.ts";
 import type { ToolDefinition } from "./types.ts";
 
 /** SendGrid refuses send_at further ahead than this. */
@@ -80,6 +81,13 @@ export const sendgridSendEmailSchema = z
   })
   .describe("Send an e-mail through SendGrid, with your own subject and text/html or a dynamic template.");
 
+/** What SendGrid answered, on top of Switchboard's send fields. */
+export const sendgridSendEmailOutput = sendOutput(sendResult({
+  message_id: z.string().nullable().describe("SendGrid's X-Message-Id (its events carry it)."),
+  recipient_count: count(),
+  send_at: z.string().optional().describe("When SendGrid will deliver a scheduled mail."),
+}));
+
 export type SendgridSendEmailInput = z.output<typeof sendgridSendEmailSchema>;
 
 export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> = {
@@ -87,6 +95,7 @@ export const sendgridSendEmail: ToolDefinition<typeof sendgridSendEmailSchema> =
   sendsMessages: true,
   provider: "sendgrid",
   schema: sendgridSendEmailSchema,
+  output: sendgridSendEmailOutput,
 
   recipients: (args) => allRecipients(args),
 

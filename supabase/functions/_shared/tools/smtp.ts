@@ -5,6 +5,7 @@
 import { z } from "zod";
 import { allRecipients, mailInputShape, checkRecipientLists, summarizeMail } from "../providers/email.ts";
 import { createSmtpClient } from "../providers/smtp.ts";
+import { sendOutput, sendResult } from "./results.ts";
 import type { ToolDefinition } from "./types.ts";
 
 /**
@@ -51,6 +52,14 @@ export const smtpSendEmailSchema = z
       "base64-encoded files. The mail is sent once and never retried automatically.",
   );
 
+/** What the SMTP server answered, on top of Switchboard's send fields. */
+export const smtpSendEmailOutput = sendOutput(sendResult({
+  message_id: z.string().describe("The mail's Message-ID."),
+  response: z.string().optional().describe("The server's final reply."),
+  accepted: z.array(z.string()).describe("Addresses the server accepted."),
+  rejected: z.array(z.string()).describe("Addresses the server refused."),
+}));
+
 export type SmtpSendEmailInput = z.output<typeof smtpSendEmailSchema>;
 
 export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
@@ -58,6 +67,7 @@ export const smtpSendEmail: ToolDefinition<typeof smtpSendEmailSchema> = {
   sendsMessages: true,
   provider: "smtp",
   schema: smtpSendEmailSchema,
+  output: smtpSendEmailOutput,
 
   recipients: (args) => allRecipients(args),
 

@@ -4,6 +4,7 @@
  */
 import { z } from "zod";
 import { ApiError } from "../errors.ts";
+import { count } from "./results.ts";
 import type { ToolDefinition } from "./types.ts";
 
 export const messageStatusSchema = z.strictObject({
@@ -12,10 +13,39 @@ export const messageStatusSchema = z.strictObject({
   limit: z.int().min(1).max(50).optional().describe("How many sends, newest first (1-50, default 20)."),
 });
 
+/** One delivery report or reply linked to a send (private.agent_message_status drops the fields it lacks). */
+const messageEvent = z.strictObject({
+  type: z.enum(["delivery", "reply"]),
+  delivery_status: z.enum(["queued", "sent", "delivered", "undelivered", "failed", "read"]).optional()
+    .describe("The delivery report, normalised across providers."),
+  provider_status: z.string().optional().describe("The provider's own status."),
+  channel: z.string().optional(),
+  recipient: z.string().optional(),
+  provider_message_id: z.string().optional(),
+  body: z.string().optional().describe("A reply's text."),
+  occurred_at: z.iso.datetime({ offset: true }),
+});
+
+/** What message_status answers: the agent's own sends, newest first, each with its events. */
+export const messageStatusOutput = z.strictObject({
+  operations: z.array(z.strictObject({
+    operation_id: z.uuid(),
+    tool: z.string().describe("The tool that sent it, e.g. sms_send."),
+    status: z.enum(["pending", "succeeded", "partial", "failed", "unknown"]),
+    created_at: z.iso.datetime({ offset: true }),
+    recipient_count: count(),
+    sender: z.string().nullable().describe("The number it went out from, when one was chosen."),
+    provider_message_ids: z.array(z.string()),
+    error_code: z.string().nullable(),
+    events: z.array(messageEvent),
+  })),
+});
+
 export const messageStatus: ToolDefinition<typeof messageStatusSchema> = {
   capability: "message_status",
   sendsMessages: false,
   schema: messageStatusSchema,
+  output: messageStatusOutput,
   recipients: () => [],
   summarize: (args) => ({ ...(args.operation_ids ? { operation_count: args.operation_ids.length } : {}), ...(args.limit ? { limit: args.limit } : {}) }),
   execute() {

@@ -54,6 +54,11 @@ export interface ToolDefinition<Schema extends z.ZodType = z.ZodType> {
   /** Input schema. May normalise (e.g. phone numbers to E.164) via transforms. */
   schema: Schema;
   /**
+   * What a successful call answers (runTool's result; MCP's structuredContent), the source
+   * of the tool's output schema: a send tool's covers its dry-run verdict too (./results.ts).
+   */
+  output: z.ZodType;
+  /**
    * Normalised recipients (E.164 numbers, lower-case e-mail addresses) that the
    * database checks against allowed/blocked patterns and the per-message limit.
    * Empty for read-only tools.

@@ -206,6 +206,16 @@ describe("MCP over Streamable HTTP", () => {
     await expect(client.callTool({ name: "nope_tool", arguments: {} })).rejects.toMatchObject({ code: -32602, message: expect.stringContaining("Unknown tool: nope_tool") });
   });
 
+  it("a tools/call whose name is not a string is -32602 (invalid params) inside HTTP 200, not a server error", async () => {
+    const res = await fetch(mcpUrl(), {
+      method: "POST",
+      headers: { Authorization: `Bearer ${key}`, "Content-Type": "application/json", Accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 3, method: "tools/call", params: { name: 5, arguments: {} } }),
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as any).error.code).toBe(-32602);
+  });
+
   it("an expired grant's tools disappear from tools/list and tools/call is refused", async () => {
     const client = await connect(key);
     const sendgridGrant = grants.find((g) => g.connection_id === c.sendgrid.id);

@@ -590,24 +590,36 @@ async function benchDiscovery(ctx: Context) {
     },
   ];
   for (const v of variants) await discoveryRow(ctx, v);
-  await mcpToolsListRow(ctx);
+  await mcpToolsListRow(ctx, "2025-06-18");
+  await mcpToolsListRow(ctx, "2026-07-28");
 }
 
-/** MCP tools/list for the 20-grant agent (Streamable HTTP, one JSON-RPC POST) vs the trivial request, alternating. */
-async function mcpToolsListRow(ctx: Context) {
-  log(`3. MCP tools/list: ${CFG.discoveryIterations} × POST /mcp tools/list (20 grants) vs GET /_devstack/health`);
+/**
+ * MCP tools/list for the 20-grant agent (Streamable HTTP, one JSON-RPC POST) vs the trivial
+ * request, alternating: as a 2025-era client sends it (no envelope, the JSON lane) and as
+ * a 2026-07-28 client does (the `_meta` envelope and the method headers).
+ */
+async function mcpToolsListRow(ctx: Context, revision: "2025-06-18" | "2026-07-28") {
+  const modern = revision === "2026-07-28";
+  log(`3. MCP tools/list (${revision}): ${CFG.discoveryIterations} × POST /mcp tools/list (20 grants) vs GET /_devstack/health`);
   const client = new HttpClient(1);
   const baseClient = new HttpClient(1);
   const measured: number[] = [];
   const baseline: number[] = [];
   let failures = 0;
   let tools = 0;
-  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: {} });
+  const meta = {
+    "io.modelcontextprotocol/protocolVersion": revision,
+    "io.modelcontextprotocol/clientCapabilities": {},
+    "io.modelcontextprotocol/clientInfo": { name: "switchboard-bench", version: "1" },
+  };
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list", params: modern ? { _meta: meta } : {} });
   const headers = {
     authorization: `Bearer ${ctx.fx.agents.discovery.key}`,
     "content-type": "application/json",
     accept: "application/json, text/event-stream",
-    "mcp-protocol-version": "2025-06-18",
+    "mcp-protocol-version": revision,
+    ...(modern ? { "mcp-method": "tools/list" } : {}),
   };
   try {
     for (let i = 0; i < CFG.discoveryWarmup + CFG.discoveryIterations; i++) {
@@ -617,7 +629,7 @@ async function mcpToolsListRow(ctx: Context) {
       t = nowMs();
       const r = await client.request(`${ctx.status.FUNCTIONS_URL}/mcp`, { method: "POST", headers, body });
       const rt = nowMs() - t;
-      if (r.status !== 200) failures++;
+      if (r.status !== 200 || !r.body.includes('"tools"')) failures++;
       if (i === 0 && r.status === 200) tools = (r.body.match(/"inputSchema"/g) ?? []).length;
       if (i >= CFG.discoveryWarmup) {
         measured.push(rt);
@@ -630,10 +642,10 @@ async function mcpToolsListRow(ctx: Context) {
   }
   const m = summarize(measured);
   const b = summarize(baseline);
-  details.mcp_tools_list = { iterations: CFG.discoveryIterations, tools, measured: ms(m), baseline: ms(b), failures };
+  details[modern ? "mcp_tools_list_2026" : "mcp_tools_list"] = { iterations: CFG.discoveryIterations, tools, measured: ms(m), baseline: ms(b), failures };
   rows.push({
-    id: "mcp_tools_list_p50",
-    name: `MCP tools/list, 20 grants (${tools} tools) (p50)`,
+    id: modern ? "mcp_tools_list_2026_p50" : "mcp_tools_list_p50",
+    name: `MCP tools/list${modern ? " (2026-07-28 client)" : " (2025-era client)"}, 20 grants (${tools} tools) (p50)`,
     unit: "ms",
     measured: round(m.p50),
     baseline: round(b.p50),

@@ -1,14 +1,15 @@
 /**
- * Prepares the test database (`switchboard_test`, on the server DATABASE_URL names or
- * the local one): recreated, bootstrapped, migrated with the Supabase CLI, seeded.
+ * Prepares the test database (the one DATABASE_URL names, else `switchboard_test` on the
+ * local server): recreated, bootstrapped, migrated with the Supabase CLI, seeded.
  * Prints its URL.
  */
-import { resetDatabase, resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
+import { resetDatabase, resolveDatabaseUrl, testDatabaseName, withDatabase } from "../packages/devstack/src/db.ts";
 
 async function main() {
   const base = process.env.DATABASE_URL;
-  if (base) process.env.DATABASE_URL = withDatabase(base, "switchboard_test");
-  const url = await resolveDatabaseUrl("switchboard_test");
+  const name = testDatabaseName();
+  if (base) process.env.DATABASE_URL = withDatabase(base, name);
+  const url = await resolveDatabaseUrl(name);
   await resetDatabase(url);
   process.stdout.write(url);
 }

@@ -20,7 +20,7 @@ import postgres from "postgres";
 import WebSocket from "ws";
 import type { TestProject } from "vitest/node";
 import { REPO_ROOT } from "../../packages/devstack/src/config.ts";
-import { resolveDatabaseUrl, withDatabase } from "../../packages/devstack/src/db.ts";
+import { resolveDatabaseUrl, testDatabaseName, withDatabase } from "../../packages/devstack/src/db.ts";
 import { createLocalUser } from "../../packages/devstack/src/jwt.ts";
 import { startStack } from "../../packages/devstack/src/stack.ts";
 
@@ -38,7 +38,7 @@ declare module "vitest" {
   }
 }
 
-const DATABASE = `${process.env.SWITCHBOARD_E2E_DATABASE || "switchboard_e2e"}_conformance`;
+const DATABASE = `${process.env.SWITCHBOARD_E2E_DATABASE || testDatabaseName("e2e")}_conformance`;
 const HOP_BY_HOP = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "proxy-connection"]);
 
 /** A loopback HTTP proxy to `upstream` that adds `Authorization: Bearer <key>` when a request has none. */

@@ -9,7 +9,7 @@
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { REPO_ROOT } from "../../packages/devstack/src/config.ts";
-import { resolveDatabaseUrl, withDatabase } from "../../packages/devstack/src/db.ts";
+import { resolveDatabaseUrl, testDatabaseName, withDatabase } from "../../packages/devstack/src/db.ts";
 import { startStack, type StackStatus } from "../../packages/devstack/src/stack.ts";
 
 declare module "vitest" {
@@ -21,7 +21,7 @@ declare module "vitest" {
 }
 
 // Overridable so two checkouts on one server do not reset each other's database.
-const E2E_DATABASE = process.env.SWITCHBOARD_E2E_DATABASE || "switchboard_e2e";
+const E2E_DATABASE = process.env.SWITCHBOARD_E2E_DATABASE || testDatabaseName("e2e");
 
 export default async function setup(project: TestProject) {
   // DATABASE_URL names the server; the e2e suite always uses its own database on it.

@@ -21,6 +21,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import type { TestProject } from "vitest/node";
 import { REPO_ROOT } from "../../packages/devstack/src/config.ts";
+import { testDatabaseName } from "../../packages/devstack/src/db.ts";
 import { startStack, type StackStatus } from "../../packages/devstack/src/stack.ts";
 import { startDnsServer } from "./dns.ts";
 
@@ -44,7 +45,7 @@ declare module "vitest" {
   }
 }
 
-const DATABASE = process.env.SWITCHBOARD_NETNS_DATABASE || "switchboard_netns";
+const DATABASE = process.env.SWITCHBOARD_NETNS_DATABASE || testDatabaseName("netns");
 const PG_SOCKET = process.env.SWITCHBOARD_NETNS_PG_SOCKET || "/var/run/postgresql/.s.PGSQL.5432";
 
 /** The names the suite's DNS server answers (the hosts file has the static ones). */

@@ -12,7 +12,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
 import { REPO_ROOT } from "../../packages/devstack/src/config.ts";
-import { resolveDatabaseUrl, withDatabase } from "../../packages/devstack/src/db.ts";
+import { resolveDatabaseUrl, testDatabaseName, withDatabase } from "../../packages/devstack/src/db.ts";
 import { startPgBouncer } from "../../packages/devstack/src/pgbouncer.ts";
 import { startStack } from "../../packages/devstack/src/stack.ts";
 
@@ -38,7 +38,7 @@ declare module "vitest" {
 }
 
 export const FUNCTIONS_ROLE = "switchboard_functions";
-const DATABASE = `${process.env.SWITCHBOARD_E2E_DATABASE || "switchboard_e2e"}_pooled`;
+const DATABASE = `${process.env.SWITCHBOARD_E2E_DATABASE || testDatabaseName("e2e")}_pooled`;
 
 export default async function setup(project: TestProject) {
   const databaseUrl = process.env.DATABASE_URL

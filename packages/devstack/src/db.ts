@@ -31,6 +31,18 @@ function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.replace(/^\//, ""));
 }
 
+/**
+ * The database `npm test` recreates: the one DATABASE_URL names (as everywhere else), or
+ * `switchboard_test` on the local server. The suites that run a stack of their own use
+ * databases named after it (`testDatabaseName("e2e")` → `<name>_e2e`), so the defaults are
+ * `switchboard_test`, `switchboard_e2e`, `switchboard_e2e_pooled`, … as before.
+ */
+export function testDatabaseName(suite?: "e2e" | "netns"): string {
+  const named = process.env.DATABASE_URL ? databaseName(process.env.DATABASE_URL) : "";
+  if (!suite) return named || "switchboard_test";
+  return named ? `${named}_${suite}` : `switchboard_${suite}`;
+}
+
 async function canConnect(url: string): Promise<boolean> {
   const sql = postgres(url, { max: 1, connect_timeout: 3, onnotice: () => {} });
   try {

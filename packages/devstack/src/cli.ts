@@ -6,8 +6,10 @@
  *   status              the running stack as one flat JSON object (exit 1 if not running)
  *   db:reset            recreate the database: bootstrap, migrations, seed
  */
+import { loadConfig } from "./config.ts";
 import { redact, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { runDemo } from "./demo.ts";
+import { assertPortsFree } from "./ports.ts";
 import { readRunningState, startStack, type StackStatus } from "./stack.ts";
 
 function printBlock(status: StackStatus): void {
@@ -19,6 +21,7 @@ function printBlock(status: StackStatus): void {
 
 async function start(args: string[]): Promise<void> {
   const keepDb = args.includes("--keep-db");
+  await assertPortsFree(loadConfig());
   const stack = await startStack({ reset: !keepDb, seedDemo: runDemo, log: (line) => console.error(line) });
   printBlock(stack.status);
 

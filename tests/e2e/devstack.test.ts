@@ -303,14 +303,18 @@ describe("PostgREST stand-in", () => {
     expect(noColumn.status).toBe(400);
     expect(noColumn.error).toMatchObject({ code: "42703" });
 
+    // Writes are Postgres' to allow: the probe table grants authenticated no INSERT.
     const write = await alice.client.from("zz_devstack_notes").insert({ id: 9, owner: alice.id, body: "x", rank: 1 });
-    expect(write.status).toBe(501);
-    expect(write.error?.message).toMatch(/local PostgREST stand-in/);
+    expect(write.status).toBe(403);
+    expect(write.error).toMatchObject({ code: "42501", message: "permission denied for table zz_devstack_notes" });
 
     const embed = await alice.client.from("zz_devstack_notes").select("id, owner(*)");
     expect(embed.status).toBe(501);
-    const like = await alice.client.from("zz_devstack_notes").select("id").like("body", "a%");
-    expect(like.status).toBe(501);
+    expect(embed.error?.message).toMatch(/local PostgREST stand-in/);
+    const upsert = await alice.client.from("zz_devstack_notes").upsert({ id: 1, owner: alice.id, body: "x", rank: 1 });
+    expect(upsert.status).toBe(501);
+    const cast = await alice.client.from("zz_devstack_notes").select("id::text");
+    expect(cast.status).toBe(501);
   });
 });
 

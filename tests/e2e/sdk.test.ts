@@ -291,11 +291,8 @@ describe("Switchboard (user) and SwitchboardAgent against the devstack", () => {
     expect(Array.isArray(events)).toBe(true);
   });
 
-  it("setAgentActive (a PATCH through PostgREST)", async (ctx) => {
+  it("setAgentActive (a PATCH through PostgREST)", async () => {
     const outcome = await sb.setAgentActive(agentId, false).then(() => null, (e: SwitchboardError) => e);
-    // The devstack's PostgREST stand-in implements RPCs and reads only (README, "The local stack").
-    ctx.skip(outcome !== null && /not supported by the local PostgREST stand-in/.test(outcome.message),
-      "the PostgREST stand-in has no PATCH; setAgentActive needs a real Supabase project");
     expect(outcome).toBeNull();
     expect((await agent.listTools("raw"))).toEqual([]);
     await sb.setAgentActive(agentId, true);

@@ -2,10 +2,11 @@
 -- Switchboard devstack: platform bootstrap
 --
 -- Creates ONLY what a real Supabase database already has, and only where it is
--- missing: the API roles, the `auth` schema (users table and auth.uid()/role()/
--- email()/jwt() as Supabase defines them), the `extensions` schema, and a Vault
--- stand-in with Vault's exact interface and grants. Nothing here belongs in
--- supabase/migrations: on a hosted project all of it exists already.
+-- missing: the API roles, the `auth` schema (users, sessions, refresh_tokens and
+-- identities tables, and auth.uid()/role()/email()/jwt() as Supabase defines them),
+-- the `extensions` schema, and a Vault stand-in with Vault's exact interface and
+-- grants. Nothing here belongs in supabase/migrations: on a hosted project all of
+-- it exists already.
 --
 -- Sources: supabase/postgres init scripts (roles), supabase/auth migrations
 -- (auth functions), supabase/vault 0.3.x (vault interface and grants).
@@ -127,6 +128,56 @@ alter table auth.users owner to supabase_auth_admin;
 alter table auth.users enable row level security;
 grant select on auth.users to postgres with grant option;
 grant all on auth.users to postgres;
+
+-- Sessions, refresh tokens and identities as Supabase Auth keeps them (names, types and
+-- cascades of supabase/auth's migrations), with only the columns the devstack's Auth
+-- stand-in (packages/devstack/src/auth-standin.ts) reads or writes.
+create table if not exists auth.sessions (
+  id uuid primary key,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  created_at timestamptz,
+  updated_at timestamptz,
+  refreshed_at timestamp,
+  user_agent text
+);
+create index if not exists sessions_user_id_idx on auth.sessions (user_id);
+
+-- Signing out deletes sessions; their refresh tokens go with them.
+create table if not exists auth.refresh_tokens (
+  id bigserial primary key,
+  token varchar(255) constraint refresh_tokens_token_unique unique,
+  user_id varchar(255),
+  revoked boolean,
+  created_at timestamptz,
+  updated_at timestamptz,
+  parent varchar(255),
+  session_id uuid references auth.sessions (id) on delete cascade
+);
+create index if not exists refresh_tokens_session_id_revoked_idx on auth.refresh_tokens (session_id, revoked);
+create index if not exists refresh_tokens_parent_idx on auth.refresh_tokens (parent);
+
+create table if not exists auth.identities (
+  provider_id text not null,
+  user_id uuid not null references auth.users (id) on delete cascade,
+  identity_data jsonb not null,
+  provider text not null,
+  last_sign_in_at timestamptz,
+  created_at timestamptz,
+  updated_at timestamptz,
+  email text generated always as (lower(identity_data ->> 'email')) stored,
+  id uuid primary key default gen_random_uuid(),
+  constraint identities_provider_id_provider_unique unique (provider_id, provider)
+);
+create index if not exists identities_user_id_idx on auth.identities (user_id);
+
+alter table auth.sessions owner to supabase_auth_admin;
+alter table auth.refresh_tokens owner to supabase_auth_admin;
+alter table auth.identities owner to supabase_auth_admin;
+alter table auth.sessions enable row level security;
+alter table auth.refresh_tokens enable row level security;
+alter table auth.identities enable row level security;
+grant all on auth.sessions, auth.refresh_tokens, auth.identities to postgres;
+grant all on sequence auth.refresh_tokens_id_seq to postgres;
 
 -- auth.uid/role/email/jwt exactly as supabase/auth defines them: the legacy
 -- per-claim setting first, then the JSON `request.jwt.claims` that PostgREST sets.

@@ -5,8 +5,10 @@
  * first use) signs the anon and service_role API keys and user access tokens. The
  * public half is served as JWKS at `/auth/v1/.well-known/jwks.json` and handed to
  * functions as SUPABASE_JWKS, so functions verify tokens exactly as they would
- * against a hosted project. There is no GoTrue here: `createLocalUser` is the
- * stand-in for sign-up (a row in auth.users plus a signed access token).
+ * against a hosted project. Sign-up and sign-in go through the Auth stand-in
+ * (auth-standin.ts), which signs its access tokens with this issuer; `createLocalUser`
+ * is the tests' shortcut around it (a row in auth.users plus a signed access token,
+ * with no session behind it).
  *
  * The same state dir also yields the new-format API keys (`sb_publishable_…`,
  * `sb_secret_…`, see `createOpaqueApiKeys`), which the gateway in the functions host
@@ -176,6 +178,8 @@ export interface UserTokenOptions {
   phone?: string;
   appMetadata?: Record<string, unknown>;
   userMetadata?: Record<string, unknown>;
+  /** How the session signed in; default: a password sign-in now. */
+  amr?: { method: string; timestamp: number }[];
 }
 
 /** A user access token with Supabase Auth's claim set. */
@@ -191,7 +195,7 @@ export async function createUserToken(userId: string, email: string, opts: UserT
       app_metadata: opts.appMetadata ?? { provider: "email", providers: ["email"] },
       user_metadata: opts.userMetadata ?? {},
       aal: opts.aal ?? "aal1",
-      amr: [{ method: "password", timestamp: now }],
+      amr: opts.amr ?? [{ method: "password", timestamp: now }],
       session_id: opts.sessionId ?? randomUUID(),
       is_anonymous: opts.isAnonymous ?? false,
     },

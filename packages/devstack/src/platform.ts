@@ -2,7 +2,8 @@
  * The Node side of the local platform: everything on the API port that is not an
  * edge function (the Deno functions host proxies it here).
  *
- *   GET  /auth/v1/.well-known/jwks.json   public JWKS of the local issuer
+ *   /auth/v1/…                             the Auth stand-in (auth-standin.ts): the JWKS,
+ *                                          email + password sign-up, sign-in, sessions
  *   /rest/v1/…                             the PostgREST stand-in (rest-standin.ts): RPCs,
  *                                          table reads, inserts, updates and deletes
  *
@@ -13,6 +14,7 @@
 import { createServer, type OutgoingHttpHeaders, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Sql } from "postgres";
+import { createAuthStandin, isAuthPath } from "./auth-standin.ts";
 import type { JwtIssuer } from "./jwt.ts";
 import { startRestStandin } from "./rest-standin.ts";
 
@@ -25,6 +27,8 @@ export interface PlatformOptions {
   maxRows?: number;
   /** Where 5xx details go (they never go to the client). Default: stderr. */
   log?: (line: string) => void;
+  /** The project's new-format API keys, which the Auth stand-in accepts as `apikey`. */
+  apiKeys?: { publishable: string[]; secret: string[] };
 }
 
 export interface PlatformServer {
@@ -54,24 +58,16 @@ function send(res: ServerResponse, status: number, body: string | undefined, hea
 /** Starts the platform server; resolves once it listens. */
 export async function startPlatform(opts: PlatformOptions): Promise<PlatformServer> {
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const auth = createAuthStandin({ sql: opts.sql, issuer: opts.issuer, apiKeys: opts.apiKeys, log });
   const rest = await startRestStandin({ sql: opts.sql, issuer: opts.issuer, maxRows: opts.maxRows, log });
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://platform.local");
-    const head = req.method === "HEAD";
     try {
+      // The Auth stand-in answers all of /auth/v1 itself, CORS preflights included.
+      if (isAuthPath(url.pathname)) return await auth(req, res, url);
       if (req.method === "OPTIONS") return send(res, 204, undefined, CORS_PREFLIGHT);
-      if (url.pathname === "/auth/v1/.well-known/jwks.json" && (req.method === "GET" || head)) {
-        return send(res, 200, JSON.stringify(opts.issuer.jwks), { "cache-control": "public, max-age=600", "x-switchboard-standin": "auth" }, head);
-      }
       if (url.pathname === "/_devstack/platform/health") return send(res, 200, '{"status":"ok"}');
-      if (url.pathname.startsWith("/auth/v1/")) {
-        return send(res, 501, JSON.stringify({
-          code: 501,
-          error_code: "not_implemented",
-          msg: "The local devstack has no Supabase Auth server: only /auth/v1/.well-known/jwks.json is served. Create users with createLocalUser() from packages/devstack/src/jwt.ts.",
-        }), { "x-switchboard-standin": "auth" });
-      }
       if (url.pathname === "/rest/v1" || url.pathname.startsWith("/rest/v1/")) return await rest.serve(req, res, url);
       return send(res, 404, JSON.stringify({ message: "no Route matched with those values" }), { "x-switchboard-standin": "gateway" });
     } catch (error) {

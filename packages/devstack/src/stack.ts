@@ -1,7 +1,7 @@
 /**
- * The local stack: database, provider fakes, platform server (JWKS + PostgREST
- * stand-in) and the Deno functions host on the API port, wired together the way
- * a Supabase project is. Used by the CLI (`npm start`) and the e2e global setup.
+ * The local stack: database, provider fakes, platform server (Auth stand-in with the
+ * JWKS, PostgREST stand-in) and the Deno functions host on the API port, wired together
+ * the way a Supabase project is. Used by the CLI (`npm start`) and the e2e global setup.
  */
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
@@ -208,7 +208,10 @@ export async function startStack(opts: StartStackOptions = {}): Promise<StackHan
       connection: { application_name: "switchboard-devstack-platform" },
     });
     cleanups.push(() => sql.end({ timeout: 2 }));
-    const platform = await startPlatform({ sql, issuer, host, port: ports.platform, log });
+    const platform = await startPlatform({
+      sql, issuer, host, port: ports.platform, log,
+      apiKeys: { publishable: [apiKeys.publishable], secret: [apiKeys.secret] },
+    });
     cleanups.push(() => platform.close());
 
     const functionsUrl = `${apiUrl}/functions/v1`;

@@ -11,6 +11,7 @@ import { AuthApiError, createClient, type Session, type SupabaseClient } from "@
 import { createRemoteJWKSet, decodeJwt, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { DEMO_USER_EMAIL, DEMO_USER_ID, DEMO_USER_PASSWORD } from "../../packages/devstack/src/demo.ts";
 import { adminSql, closeAdminSql, status } from "./helpers.ts";
 
 afterAll(closeAdminSql);
@@ -122,6 +123,12 @@ describe("sign-up and sign-in with email and password", () => {
   it("a malformed e-mail address is 400 validation_failed", async () => {
     const { error } = await client().auth.signUp({ email: "not-an-address", password: PASSWORD });
     expect(seen(error)).toEqual({ name: "AuthApiError", message: "Unable to validate email address: invalid format", status: 400, code: "validation_failed" });
+  });
+
+  it("the demo owner signs in with DEMO_USER_EMAIL and DEMO_USER_PASSWORD (supabase/seed.sql)", async () => {
+    const { data, error } = await client(status().PUBLISHABLE_KEY).auth.signInWithPassword({ email: DEMO_USER_EMAIL, password: DEMO_USER_PASSWORD });
+    expect(error).toBeNull();
+    expect(data.user!.id).toBe(DEMO_USER_ID);
   });
 });
 

@@ -5,7 +5,8 @@
  * own APIs (webhook configuration, inboxes). Nothing here writes to the database
  * directly.
  *
- * The story is a team: the demo user (the owner) creates the workspace "Demo Team",
+ * The story is a team: the demo user (the owner) signs in with their password (through the
+ * devstack's Auth stand-in) and creates the workspace "Demo Team",
  * invites the seeded member, who accepts with the invitation's token; the owner connects
  * the three providers in the team and gives the member permission to send (5 SMS a day)
  * and a number of their own; the member creates an agent and grants it part of what
@@ -14,9 +15,9 @@
  * from Twilio (rate-limited) to Telnyx.
  *
  *   - `npm start` runs it as the stack's seedDemo hook (cli.ts) and puts DEMO_USER_ID,
- *     DEMO_USER_EMAIL, DEMO_USER_JWT (the owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID,
- *     DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT, DEMO_AGENT_ID and DEMO_AGENT_KEY (the member's
- *     agent) into the status;
+ *     DEMO_USER_EMAIL, DEMO_USER_PASSWORD, DEMO_USER_JWT (the owner), DEMO_WORKSPACE_ID,
+ *     DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT, DEMO_AGENT_ID and DEMO_AGENT_KEY
+ *     (the member's agent) into the status;
  *   - `npm run demo` (tsx packages/devstack/src/demo.ts) runs it again against the
  *     running stack (.devstack/state.json) and updates those keys there.
  *
@@ -37,11 +38,16 @@ import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN } from "./fakes/twilio.ts";
 /** Created by supabase/seed.sql: the owner of the demo team. */
 export const DEMO_USER_ID = "00000000-0000-4000-8000-00000000d3e0";
 export const DEMO_USER_EMAIL = "demo@switchboard.local";
+/**
+ * The owner's password, set by supabase/seed.sql (a bcrypt hash, local only): sign in
+ * with supabase.auth.signInWithPassword() against the local stack.
+ */
+export const DEMO_USER_PASSWORD = "switchboard-demo";
 /** Created by supabase/seed.sql: the member the owner invites. */
 export const DEMO_MEMBER_ID = "00000000-0000-4000-8000-00000000d3e1";
 export const DEMO_MEMBER_EMAIL = "member@switchboard.local";
 export const DEMO_WORKSPACE_NAME = "Demo Team";
-/** The demo users' access tokens live a week: they are printed for local experiments. */
+/** The printed DEMO_*_JWT access tokens live a week, for local experiments (no session behind them). */
 const DEMO_JWT_TTL_SECONDS = 7 * 24 * 3600;
 const NAMES = { clicksend: "Demo ClickSend", smtp: "Demo Mailbox", sendgrid: "Demo SendGrid", twilio: "Demo Twilio", telnyx: "Demo Telnyx" } as const;
 const NUMBERS = { desk: "+61480000000", member: "+61480000001" } as const;
@@ -93,9 +99,15 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   banner("Switchboard demo: the owner sets up a team (supabase-js as the demo user)");
   const jwt = await createUserToken(DEMO_USER_ID, DEMO_USER_EMAIL, { issuer, expiresInSeconds: DEMO_JWT_TTL_SECONDS });
   const memberJwt = await createUserToken(DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, { issuer, expiresInSeconds: DEMO_JWT_TTL_SECONDS });
-  const supabase = userClient(s, jwt);
+  const supabase = createClient(s.API_URL, s.PUBLISHABLE_KEY, {
+    auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    realtime: { transport: WebSocket as never },
+  });
+  const { data: signedIn, error: signInError } = await supabase.auth.signInWithPassword({ email: DEMO_USER_EMAIL, password: DEMO_USER_PASSWORD });
+  if (signInError || !signedIn.session) throw new DemoError(`signing in as ${DEMO_USER_EMAIL}: ${signInError?.message ?? "no session"}`);
+  const ownerToken = signedIn.session.access_token;
   const asMember = userClient(s, memberJwt);
-  say(`Demo user ${DEMO_USER_EMAIL} (${DEMO_USER_ID}) signs in: access token from the local issuer (${s.JWKS_URL}).`);
+  say(`Demo user ${DEMO_USER_EMAIL} (${DEMO_USER_ID}) signs in with their password: supabase.auth.signInWithPassword() → a session whose access token is from the local issuer (${s.JWKS_URL}).`);
 
   const { team, reused } = await demoTeam(supabase);
   await cleanUpEarlierRun(supabase, s, team.id);
@@ -254,7 +266,7 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
     }),
   ]);
   for (const [fn, account] of [["twilio", twilioAccount], ["telnyx", telnyxAccount]] as const) {
-    const synced = await http("POST", `${s.FUNCTIONS_URL}/${fn}/numbers/sync`, `Bearer ${jwt}`, { connection_id: account.id });
+    const synced = await http("POST", `${s.FUNCTIONS_URL}/${fn}/numbers/sync`, `Bearer ${ownerToken}`, { connection_id: account.id });
     expectStatus(synced, 200);
     detail(`${fn.padEnd(7)} ${short(account.id)}: POST /${fn}/numbers/sync → ${synced.body.added} numbers added to the team's pool`);
     await memberMaySend(supabase, account.id, RAISED_DAILY_LIMIT);
@@ -335,7 +347,7 @@ export async function runDemo(input: StackStatus | SeedDemoContext, opts: DemoOp
   out(`\nDemo done in ${((Date.now() - started) / 1000).toFixed(1)}s. Try: curl "$FUNCTIONS_URL/agent-tools?format=anthropic" -H "Authorization: Bearer $DEMO_AGENT_KEY"\n`);
 
   return {
-    DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_JWT: jwt,
+    DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_PASSWORD, DEMO_USER_JWT: jwt,
     DEMO_WORKSPACE_ID: team.id,
     DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT: memberJwt,
     DEMO_AGENT_ID: agent.id, DEMO_AGENT_KEY: issued.key,

@@ -49,9 +49,9 @@ export interface StackStatus {
   SMTP_FAKE_INSPECT_URL: string;
   SMTP_FAKE_CA_PEM_PATH: string;
   /**
-   * Filled by the seedDemo hook: DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_JWT (the demo
-   * team's owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID, DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT,
-   * DEMO_AGENT_ID, DEMO_AGENT_KEY (the member's agent).
+   * Filled by the seedDemo hook: DEMO_USER_ID, DEMO_USER_EMAIL, DEMO_USER_PASSWORD,
+   * DEMO_USER_JWT (the demo team's owner), DEMO_WORKSPACE_ID, DEMO_MEMBER_ID,
+   * DEMO_MEMBER_EMAIL, DEMO_MEMBER_JWT, DEMO_AGENT_ID, DEMO_AGENT_KEY (the member's agent).
    */
   [key: string]: string;
 }

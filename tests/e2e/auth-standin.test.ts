@@ -363,6 +363,9 @@ describe("API keys and the wire format", () => {
     expect(current.headers.get("x-supabase-api-version")).toBe("2024-01-01");
     expect(current.headers.get("x-sb-error-code")).toBe("invalid_credentials");
     expect(current.headers.get("x-switchboard-standin")).toBe("auth");
+    // A browser's supabase-js can read the version header, so it takes the code from the body.
+    expect(current.headers.get("access-control-allow-origin")).toBe("*");
+    expect(current.headers.get("access-control-expose-headers")).toContain("x-supabase-api-version");
     expect(await current.json()).toEqual({ code: "invalid_credentials", message: "Invalid login credentials" });
 
     const legacy = await auth("/token?grant_type=password", { method: "POST", headers, body });

@@ -95,12 +95,16 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EMAIL_FORMAT = /^[a-zA-Z0-9.!#$%&'*+/=?^_`{|}~-]+@[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$/;
 /** GoTrue's bearerRegexp. */
 const BEARER = /^(?:B|b)earer (\S+$)/;
-const BASE_HEADERS = { "x-switchboard-standin": "auth", "access-control-allow-origin": "*" };
+const BASE_HEADERS = {
+  "x-switchboard-standin": "auth",
+  "access-control-allow-origin": "*",
+  // supabase-js in a browser reads the error code only if it can read the version header.
+  "access-control-expose-headers": "x-supabase-api-version, x-sb-error-code",
+};
 const CORS_PREFLIGHT = {
   ...BASE_HEADERS,
   "access-control-allow-methods": "GET, HEAD, POST, PUT, DELETE, OPTIONS",
   "access-control-allow-headers": "authorization, x-client-info, apikey, content-type, x-supabase-api-version, x-jwt-aud",
-  "access-control-expose-headers": "x-supabase-api-version, x-sb-error-code",
   "access-control-max-age": "86400",
 };
 

@@ -706,7 +706,9 @@ async function refreshGrant({ req, opts, body }: Context): Promise<Result> {
       }
     }
     if (!issued) {
-      await tx`update auth.refresh_tokens set revoked = true, updated_at = now() where id = ${token.id}`;
+      // The reuse interval counts from the first revocation, so reuses do not extend it.
+      await tx`update auth.refresh_tokens set revoked = true, updated_at = case when revoked then updated_at else now() end
+               where id = ${token.id}`;
       issued = await insertRefreshToken(tx, user.id, session.id, token.token);
     }
     await tx`update auth.sessions set refreshed_at = now() at time zone 'utc', updated_at = now(), user_agent = ${userAgent} where id = ${session.id}`;

@@ -3,7 +3,8 @@
  *
  *   start [--keep-db]   reset the database (unless --keep-db), start the stack, print
  *                       endpoints and keys, run until Ctrl-C / SIGTERM
- *   status              the running stack as one flat JSON object (exit 1 if not running)
+ *   status [--env]      the running stack as one flat JSON object, or as KEY='value'
+ *                       lines for --env-file (exit 1 if not running)
  *   db:reset            recreate the database: bootstrap, migrations, seed
  */
 import { loadConfig } from "./config.ts";
@@ -38,8 +39,16 @@ async function start(args: string[]): Promise<void> {
   void stack.functionsExited.then((code) => shutdown(`The Deno functions host exited (code ${code})`, 1));
 }
 
-async function status(): Promise<void> {
+/** Shell-quoted as a dotenv value (Node's --env-file and dotenv read single quotes literally). */
+const dotenvValue = (value: unknown) => `'${String(value).replace(/'/g, "")}'`;
+
+async function status(args: string[]): Promise<void> {
   const state = await readRunningState();
+  if (args.includes("--env")) {
+    // KEY='value' lines, for `npx tsx --env-file=…` and the README's examples.
+    console.log(Object.entries(state).map(([key, value]) => `${key}=${dotenvValue(value)}`).join("\n"));
+    return;
+  }
   console.log(JSON.stringify(state, null, 2));
 }
 

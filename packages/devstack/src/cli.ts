@@ -1,13 +1,16 @@
 /**
  * `npm start` / `npm run status` / `npm run db:reset`.
  *
- *   start [--keep-db]   reset the database (unless --keep-db), start the stack, print
- *                       endpoints and keys, run until Ctrl-C / SIGTERM
+ *   start [--keep-db]   reset the database (unless --keep-db), start the stack and the
+ *                       dashboard (built with Vite when its sources changed, served on
+ *                       DASHBOARD_URL), print endpoints and keys, run until Ctrl-C / SIGTERM
  *   status [--env]      the running stack as one flat JSON object, or as KEY='value'
  *                       lines for --env-file (exit 1 if not running)
  *   db:reset            recreate the database: bootstrap, migrations, seed
  */
-import { loadConfig } from "./config.ts";
+import { writeFile } from "node:fs/promises";
+import { loadConfig, statePath } from "./config.ts";
+import { buildDashboard, dashboardPort, startDashboard, startDashboardServer } from "./dashboard.ts";
 import { redact, resetDatabase, resolveDatabaseUrl } from "./db.ts";
 import { runDemo } from "./demo.ts";
 import { assertPortsFree } from "./ports.ts";
@@ -22,8 +25,22 @@ function printBlock(status: StackStatus): void {
 
 async function start(args: string[]): Promise<void> {
   const keepDb = args.includes("--keep-db");
-  await assertPortsFree(loadConfig());
+  const config = loadConfig();
+  await assertPortsFree(config);
+  // The dashboard's port too, before anything starts; its build runs while the stack starts.
+  const port = dashboardPort();
+  if (port !== 0) await (await startDashboardServer({ host: config.host, port, config: { supabaseUrl: "http://127.0.0.1", supabaseAnonKey: "-" } })).close();
+  const build = buildDashboard({ log: (line) => console.error(line) });
+  build.catch(() => {});
   const stack = await startStack({ reset: !keepDb, seedDemo: runDemo, log: (line) => console.error(line) });
+  let dashboard: Awaited<ReturnType<typeof startDashboard>> | undefined;
+  try {
+    dashboard = await startDashboard({ apiUrl: stack.status.API_URL, publishableKey: stack.status.PUBLISHABLE_KEY, host: config.host, port, build });
+    stack.status.DASHBOARD_URL = dashboard.url;
+    await writeFile(statePath(stack.config), `${JSON.stringify(stack.status, null, 2)}\n`, { mode: 0o600 });
+  } catch (error) {
+    console.error(`The dashboard is not served: ${(error as Error).message}`);
+  }
   printBlock(stack.status);
 
   let stopping = false;
@@ -31,6 +48,7 @@ async function start(args: string[]): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.error(`\n${reason}: stopping the local stack…`);
+    await dashboard?.close();
     await stack.stop();
     process.exit(code);
   };

@@ -45,6 +45,19 @@ export default defineConfig({
       },
       {
         test: {
+          // The dashboard in Debian's Chromium (playwright-core), against a stack of its own
+          // that serves the built dashboard. npm test runs it as its own step.
+          name: "dashboard",
+          sequence: { groupOrder: 3 },
+          include: ["tests/dashboard/**/*.test.ts"],
+          globalSetup: ["tests/dashboard/global-setup.ts"],
+          testTimeout: 90_000,
+          hookTimeout: 180_000,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
           // The network guard against hostile destinations, in a network namespace with
           // only loopback: run it with tests/netns/run.sh (npm test does). Anywhere else its
           // global setup starts nothing and the tests are skipped.

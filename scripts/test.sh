@@ -2,7 +2,7 @@
 # `npm test`: everything. Static checks, database checks (advisors, lint, pgTAP),
 # then vitest (unit, db, end-to-end against the devstack, the network-guard suite in a
 # loopback-only network namespace, the pooled lane behind PgBouncer, and the official MCP
-# conformance suite). Ends with one summary line.
+# conformance suite, the dashboard in Chromium). Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm config get registry 2>/dev/null)}"
@@ -19,6 +19,10 @@ npx tsx packages/devstack/src/gen-capability-schemas.ts --check || failed_steps+
 
 step "typescript (node side)"
 npx tsc -p tsconfig.json || failed_steps+=("tsc")
+
+step "typescript (dashboard: DOM and JSX) and its build"
+npx tsc -p packages/dashboard/tsconfig.json || failed_steps+=("tsc dashboard")
+npx tsx -e 'import("./packages/devstack/src/dashboard.ts").then((m) => m.buildDashboard())' || failed_steps+=("dashboard build")
 
 step "test database"
 if ! TEST_DB_URL="$(npx tsx scripts/test-db.ts)"; then
@@ -60,6 +64,13 @@ rm -f .scratch/vitest-pooled.json
 npx vitest run --project pooled --reporter=default --reporter=json --outputFile.json=.scratch/vitest-pooled.json
 [ $? -eq 0 ] || failed_steps+=("pooled")
 
+# The dashboard in Debian's Chromium (playwright-core) against a stack of its own that serves
+# the built dashboard.
+step "vitest dashboard (browser tests in Chromium)"
+rm -f .scratch/vitest-dashboard.json
+npx vitest run --project dashboard --reporter=default --reporter=json --outputFile.json=.scratch/vitest-dashboard.json
+[ $? -eq 0 ] || failed_steps+=("dashboard")
+
 # The official MCP conformance suite needs Node 22: it lives in tests/conformance with its
 # own lockfile (the suite and Node 22 from the npm registry), installed here on first use.
 step "MCP conformance suite (both protocol revisions, Node 22)"
@@ -73,7 +84,7 @@ npx vitest run --project conformance --reporter=default --reporter=json --output
 # Each vitest report adds its passed and failed tests; a missing or empty one counts as a failure.
 read -r v_passed v_failed < <(node -e '
   let passed = 0, failed = 0;
-  for (const report of ["vitest.json", "vitest-netns.json", "vitest-pooled.json", "vitest-conformance.json"]) {
+  for (const report of ["vitest.json", "vitest-netns.json", "vitest-pooled.json", "vitest-dashboard.json", "vitest-conformance.json"]) {
     try { const r = require(`./.scratch/${report}`); passed += r.numPassedTests; failed += r.numFailedTests + (r.numTotalTests ? 0 : 1); }
     catch { failed += 1; }
   }

@@ -21,6 +21,8 @@ async function shot(page: Page, name: string) {
   if (!SHOTS) return;
   mkdirSync(SHOTS, { recursive: true });
   await page.waitForLoadState("networkidle");
+  // Let transitions (the navigation sliding in, notifications) settle.
+  await page.waitForTimeout(600);
   await page.screenshot({ path: join(SHOTS, `${name}.png`) });
 }
 
@@ -117,6 +119,7 @@ describe("dashboard", () => {
 
     await page.getByRole("button", { name: "Test connection" }).click();
     await page.getByText("Test passed").waitFor();
+    await page.getByRole("button", { name: "Test connection" }).and(page.locator(":not([data-loading])")).waitFor();
     const receipts = await page.getByLabel("receipts webhook URL", { exact: true }).textContent();
     expect(receipts).toMatch(new RegExp(`^${s.API_URL}/functions/v1/clicksend/webhooks/[A-Za-z0-9]+/receipts$`));
     await shot(page, "connection");

@@ -42,7 +42,8 @@ export default async function setup(project: TestProject) {
     await stack.stop();
     throw error;
   }
-  project.provide("dashboardStack", { ...stack.status, DASHBOARD_URL: dashboard.url });
+  // DEVSTACK_STATE_DIR: its signing key, for tokens minted with createLocalUser.
+  project.provide("dashboardStack", { ...stack.status, DASHBOARD_URL: dashboard.url, DEVSTACK_STATE_DIR: stateDir });
   return async () => {
     await dashboard.close();
     await stack.stop();

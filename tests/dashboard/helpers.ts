@@ -14,7 +14,7 @@ import { createClient, type SupabaseClient } from "@supabase/supabase-js";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import postgres from "postgres";
 import WebSocket from "ws";
-import { createLocalUser } from "../../packages/devstack/src/jwt.ts";
+import { createJwtIssuer, createLocalUser } from "../../packages/devstack/src/jwt.ts";
 import type { StackStatus } from "../../packages/devstack/src/stack.ts";
 import type { Database } from "../../packages/client/src/database.types.ts";
 
@@ -38,8 +38,9 @@ export type AuthMode = "auth-standin" | "stored-session";
 
 /** Does the stack answer sign-ups (the Auth stand-in), or 501? */
 export async function detectAuthMode(s: StackStatus): Promise<AuthMode> {
-  const res = await fetch(`${s.API_URL}/auth/v1/settings`, { headers: { apikey: s.PUBLISHABLE_KEY } }).catch(() => null);
-  await res?.body?.cancel();
+  // SWITCHBOARD_DASHBOARD_AUTH=stored-session forces the fallback (to test it where Auth answers).
+  const forced = process.env.SWITCHBOARD_DASHBOARD_AUTH;
+  if (forced === "stored-session" || forced === "auth-standin") return forced;
   const probe = await fetch(`${s.API_URL}/auth/v1/signup`, {
     method: "POST",
     headers: { apikey: s.PUBLISHABLE_KEY, "content-type": "application/json" },
@@ -64,7 +65,8 @@ export async function createUser(s: StackStatus, mode: AuthMode, label: string):
   }
   const sql = postgres(s.DB_URL, { max: 1, onnotice: () => {} });
   try {
-    const user = await createLocalUser(sql, email, { expiresInSeconds: 3600 });
+    const issuer = await createJwtIssuer({ stateDir: s.DEVSTACK_STATE_DIR!, apiUrl: s.API_URL });
+    const user = await createLocalUser(sql, email, { issuer, expiresInSeconds: 3600 });
     return { ...user, password };
   } finally {
     await sql.end({ timeout: 2 });

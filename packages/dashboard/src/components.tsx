@@ -22,6 +22,23 @@ export function PageHeader({ title, description, actions }: { title: string; des
   );
 }
 
+function CopyIcon() {
+  return (
+    <svg aria-hidden width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2" strokeLinecap="round" strokeLinejoin="round">
+      <rect x="9" y="9" width="12" height="12" rx="2" />
+      <path d="M5 15H4a2 2 0 0 1-2-2V4a2 2 0 0 1 2-2h9a2 2 0 0 1 2 2v1" />
+    </svg>
+  );
+}
+
+function CheckIcon() {
+  return (
+    <svg aria-hidden width="16" height="16" viewBox="0 0 24 24" fill="none" stroke="currentColor" strokeWidth="2.5" strokeLinecap="round" strokeLinejoin="round">
+      <path d="M5 12l5 5L20 7" />
+    </svg>
+  );
+}
+
 export function ErrorAlert({ error, title = "Something went wrong" }: { error: string | null | undefined; title?: string }) {
   if (!error) return null;
   return (
@@ -51,7 +68,7 @@ export function CopyField({ value, label }: { value: string; label: string }) {
         {({ copied, copy }) => (
           <Tooltip label={copied ? "Copied" : "Copy"} withArrow>
             <ActionIcon variant="subtle" color={copied ? "teal" : "gray"} onClick={copy} aria-label={`Copy ${label}`}>
-              <span aria-hidden>{copied ? "✓" : "⧉"}</span>
+              {copied ? <CheckIcon /> : <CopyIcon />}
             </ActionIcon>
           </Tooltip>
         )}

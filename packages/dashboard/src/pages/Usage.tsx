@@ -85,7 +85,7 @@ export function UsagePage() {
         {perAgent.series.length === 0 ? (
           <Empty>Nothing sent in this period.</Empty>
         ) : (
-          <BarChart h={260} data={perAgent.rows} dataKey="day" type="stacked" series={perAgent.series} withLegend aria-label="Messages sent per day by agent" />
+          <BarChart h={260} data={perAgent.rows} dataKey="day" type="stacked" series={perAgent.series} withLegend yAxisProps={{ allowDecimals: false }} aria-label="Messages sent per day by agent" />
         )}
       </Card>
       <Card withBorder>
@@ -95,7 +95,7 @@ export function UsagePage() {
         {perConnection.series.length === 0 ? (
           <Empty>Nothing sent in this period.</Empty>
         ) : (
-          <BarChart h={260} data={perConnection.rows} dataKey="day" type="stacked" series={perConnection.series} withLegend aria-label="Messages sent per day by account" />
+          <BarChart h={260} data={perConnection.rows} dataKey="day" type="stacked" series={perConnection.series} withLegend yAxisProps={{ allowDecimals: false }} aria-label="Messages sent per day by account" />
         )}
       </Card>
       {data.data && (
@@ -213,7 +213,7 @@ function Limits({ span, counters, subjects }: { span: string[]; counters: { subj
             dataKey="day"
             series={[{ name: "used", label: "Sent", color: "indigo.6" }]}
             referenceLines={subject.daily === null ? [] : [{ y: subject.daily, label: `Daily limit ${limitText(subject.daily)}`, color: "red.6" }]}
-            yAxisProps={{ domain: [0, (max: number) => Math.max(max, subject.daily ?? 0)] }}
+            yAxisProps={{ allowDecimals: false, domain: [0, (max: number) => Math.max(max, subject.daily ?? 0)] }}
             aria-label="Sent per day against the daily limit"
           />
         </Card>

@@ -97,7 +97,7 @@ $$, $$ values ('accept_workspace_invitation'), ('add_phone_number'), ('add_sende
               ('revoke_workspace_invitation'), ('rotate_connection_credentials'), ('set_default_mail_connection'),
               ('set_member_default_number'), ('set_member_permission'), ('set_route'), ('transfer_workspace_ownership'),
               ('update_agent_permission'), ('update_connection'), ('update_phone_number'), ('update_sender_identity'),
-              ('validate_agent_clicksend_permissions'), ('validate_agent_smtp_permissions') $$,
+              ('validate_agent_clicksend_permissions'), ('validate_agent_smtp_permissions'), ('workspace_member_directory') $$,
     'authenticated can execute exactly the user-facing RPCs in public (not log_smtp_operation); 03-rpc-isolation calls each');
 
 select results_eq($$

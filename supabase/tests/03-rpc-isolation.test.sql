@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(186);
+select plan(189);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -221,6 +221,10 @@ select is(public.rename_workspace(tests.world('b_team')::uuid, 'B renamed team')
     'B can rename its own team (the refusals above are not blanket)');
 select is(public.invite_workspace_member(tests.world('b_team')::uuid, 'someone@example.test') ->> 'role', 'member',
     'B can invite to its own team');
+select is_empty(format('select * from public.workspace_member_directory(%L)', tests.world('a_team')),
+    'B: workspace_member_directory of A''s team → no one (not an error: it answers only about your own workspaces)');
+select isnt_empty(format('select * from public.workspace_member_directory(%L)', tests.world('b_team')),
+    'B reads its own team''s directory');
 
 -- ---- A: nothing B tried had an effect --------------------------------------------------------------
 select tests.authenticate_as('user_a');

@@ -27,7 +27,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(1208);
+select plan(1218);
 
 select from tests.seed_team();
 
@@ -334,6 +334,9 @@ with r (rpc, sql, x) as (values
         '{ok,ok,ok,42501,42501,42501,42501,42501,42501,ok}'),
     ('set_route(Acme, sms, [Acme ClickSend])', format($$select public.set_route(%L, 'sms', array[%L]::uuid[])$$, tests.world('t_workspace'), tests.world('t_clicksend')),
         '{ok,ok,42501,42501,42501,PT404,PT404,PT404,42501,42501}'),
+    -- Outsiders get no rows rather than an error (31-member-directory checks what each sees).
+    ('workspace_member_directory(Acme)', format($$select count(*) from public.workspace_member_directory(%L)$$, tests.world('t_workspace')),
+        '{ok,ok,ok,ok,ok,ok,ok,ok,42501,42501}'),
     ('log_smtp_operation(in Acme)', format($$select public.log_smtp_operation(%L, %L, %L, 'send_email')$$, tests.world('t_agent'), tests.world('t_sender'), tests.world('t_smtp')),
         '{42501,42501,42501,42501,42501,42501,42501,42501,42501,ok}')
 )
@@ -344,8 +347,8 @@ order by a.ord, r.rpc;
 
 select is((select count(*)::int from tests.m19 where kind <> 'call'), 21 * 4 * 10 - 18,
     'harness: 21 tables × 4 statements × 10 actors (less the 18 service_role writes not asked) are generated');
-select is((select count(distinct what)::int from tests.m19 where kind = 'call'), 37,
-    'the RPC matrix covers 37 calls');
+select is((select count(distinct what)::int from tests.m19 where kind = 'call'), 38,
+    'the RPC matrix covers 38 calls');
 select set_eq(
     $$ select p.proname::text from pg_proc p where p.pronamespace = 'public'::regnamespace $$,
     $$ select distinct split_part(split_part(sql, 'public.', 2), '(', 1) from tests.m19 where kind = 'call' $$,

@@ -270,6 +270,10 @@ describe("dashboard", () => {
       expect(await p.getByText("Team ClickSend").count()).toBe(0);
       await p.goto(`/w/${teamId}/connections/${teamConnection}`);
       await p.getByRole("heading", { name: "Connection not found" }).waitFor();
+      // The member directory names the people of the team by address, to a plain member too.
+      await p.goto(`/w/${teamId}/members`);
+      await p.getByRole("cell", { name: owner.email, exact: true }).waitFor();
+      await p.getByRole("cell", { name: `${member.email} (you)`, exact: true }).waitFor();
       // The audit trail is for admins.
       await p.goto(`/w/${teamId}/audit`);
       await p.getByText("Only the workspace's owner and admins read its audit trail.").waitFor();

@@ -570,6 +570,11 @@ isOneToOne: false
                            },
 "validate_agent_smtp_permissions":
 { Args: { "p_agent_id": string,"p_smtp_config_id": string,"p_user_id": string }; Returns: boolean
+                           },
+"workspace_member_directory":
+{ Args: { "p_workspace_id": string }; Returns: {
+              "email": string,"invited_by": string,"joined_at": string,"role": string,"user_id": string
+            }[]
                            }
           }
           Enums: {

@@ -74,26 +74,13 @@ export function CurrentWorkspaceProvider({ workspace, children }: { workspace: W
   const me = useMe();
   const isAdmin = workspace.role === "owner" || workspace.role === "admin";
   const members = useLoad(async () => {
-    const rows = must(await supabase.from("workspace_members").select("*").eq("workspace_id", workspace.id).order("joined_at"));
-    const emails = new Map<string, string>([[me.id, me.email]]);
-    if (isAdmin) {
-      const [invitations, joined] = await Promise.all([
-        supabase.from("workspace_invitations").select("id, email").eq("workspace_id", workspace.id).eq("status", "accepted"),
-        supabase.from("audit_events").select("target_id, details").eq("workspace_id", workspace.id).eq("action", "member.joined"),
-      ]);
-      const byInvitation = new Map((invitations.data ?? []).map((i) => [i.id, i.email]));
-      for (const event of joined.data ?? []) {
-        const invitationId = (event.details as { invitation_id?: string } | null)?.invitation_id;
-        const email = invitationId ? byInvitation.get(invitationId) : undefined;
-        if (event.target_id && email) emails.set(event.target_id, email);
-      }
-    }
+    // The directory gives every member's address to the workspace's own members.
+    const rows = must(await supabase.rpc("workspace_member_directory", { p_workspace_id: workspace.id }));
     return rows.map((m) => {
-      const email = emails.get(m.user_id) ?? null;
-      const base = email ?? `Member ${shortId(m.user_id)}`;
-      return { ...m, email, label: m.user_id === me.id ? `${base} (you)` : base };
+      const base = m.email ?? `Member ${shortId(m.user_id)}`;
+      return { ...m, workspace_id: workspace.id, label: m.user_id === me.id ? `${base} (you)` : base };
     });
-  }, [supabase, workspace.id, isAdmin, me.id]);
+  }, [supabase, workspace.id, me.id]);
 
   const value = useMemo<CurrentValue>(() => {
     const byId = new Map((members.data ?? []).map((m) => [m.user_id, m.label]));

@@ -1426,8 +1426,10 @@ async function main() {
     const order = ["db_work_p50", "round_trips", "edge_overhead_p50", "edge_throughput", "discovery_p50", "bulk_requests", "bulk_wall", "bulk_quota",
       "concurrency_quota", "grant64_throughput", "grant64_p99", "grant64_lock_waiters", "grant64_quota",
       "db_work_member_p50", "discovery_member_p50", "grant64_member_throughput", "grant64_member_p99", "grant64_member_lock_waiters",
-      "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency", "mcp_tools_list_p50"];
-    rows.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id));
+      "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency", "mcp_tools_list_p50",
+      "mcp_tools_list_2026_p50"];
+    const rank = (id: string) => (order.includes(id) ? order.indexOf(id) : order.length);
+    rows.sort((a, b) => rank(a.id) - rank(b.id));
     const env = await environment(ctx, data, (nowMs() - started) / 1000);
     const missed = rows.filter((r) => !r.met);
     for (const [phase, d] of Object.entries(details)) {

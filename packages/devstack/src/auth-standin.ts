@@ -48,6 +48,7 @@ import { randomInt, randomUUID, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import { createLocalJWKSet, decodeJwt, jwtVerify, type JWTPayload } from "jose";
 import type { JSONValue, Sql, TransactionSql } from "postgres";
+import { readBody } from "./http-body.ts";
 import { createUserToken, verifyToken, type JwtIssuer } from "./jwt.ts";
 
 /** supabase/config.toml [auth], as the stand-in applies it (tests/unit/auth-standin.test.ts checks the file). */
@@ -183,21 +184,8 @@ function writeError(res: ServerResponse, error: AuthError | OAuthError | Gateway
 
 // ---- request parsing -------------------------------------------------------------------
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(validationFailed("Request body too large for the local Auth stand-in"));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
+/** The request body, at most MAX_BODY bytes. */
+const readRequestBody = (req: IncomingMessage) => readBody(req, MAX_BODY, () => validationFailed("Request body too large for the local Auth stand-in"));
 
 type Kind = "string" | "bool" | "object";
 const GO_TYPE: Record<Kind, string> = { string: "string", bool: "bool", object: "map[string]interface {}" };
@@ -903,7 +891,7 @@ export function createAuthStandin(opts: AuthStandinOptions): (req: IncomingMessa
       const handler = ROUTES[path]?.[method];
       if (!handler) throw notImplemented(`${method} /auth/v1${path}`);
       let body: Promise<string> | undefined;
-      const result = await handler({ req, url, opts, body: () => (body ??= readBody(req)) });
+      const result = await handler({ req, url, opts, body: () => (body ??= readRequestBody(req)) });
       return writeJson(res, result.status, result.body);
     } catch (error) {
       if (error instanceof AuthError || error instanceof OAuthError || error instanceof GatewayError) {

@@ -52,6 +52,7 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { JSONValue, PendingQuery, Row, Sql, TransactionSql } from "postgres";
+import { readBody } from "./http-body.ts";
 import { verifyToken, type JwtIssuer, type SupabaseClaims } from "./jwt.ts";
 
 export interface RestStandinOptions {
@@ -1011,7 +1012,7 @@ function singularize(reply: Reply, singular: boolean, rows?: number): Reply {
 async function writePayload(t: TableRequest, allowArray: boolean): Promise<{ rows: Record<string, unknown>[]; keys: string[] }> {
   const type = String(t.req.headers["content-type"] ?? "application/json").split(";")[0]!.trim().toLowerCase();
   if (type !== "application/json") throw notSupported(`The Content-Type "${type}" for a write`);
-  const text = await readBody(t.req);
+  const text = await readRequestBody(t.req);
   let payload: unknown;
   try {
     payload = JSON.parse(text);
@@ -1166,21 +1167,8 @@ async function deleteRows(t: TableRequest): Promise<Reply> {
 
 // ---- HTTP ------------------------------------------------------------------------------
 
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > MAX_BODY) {
-        reject(restError(413, null, "Request body too large for the local PostgREST stand-in"));
-        req.destroy();
-      } else chunks.push(chunk);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
-    req.on("error", reject);
-  });
-}
+/** The request body, at most MAX_BODY bytes. */
+const readRequestBody = (req: IncomingMessage) => readBody(req, MAX_BODY, () => restError(413, null, "Request body too large for the local PostgREST stand-in"));
 
 function send(res: ServerResponse, status: number, body: string | undefined, headers: OutgoingHttpHeaders = {}, head = false): void {
   const all: OutgoingHttpHeaders = { ...STANDIN_HEADERS, ...headers };
@@ -1209,7 +1197,7 @@ async function handleRest(req: IncomingMessage, url: URL, opts: RestStandinOptio
     if (rpc) {
       if (method === "POST") {
         const singular = wantsSingular(accept);
-        const reply = await callRpc(opts.sql, cache, ctx, decodeURIComponent(rpc[1]!), await readBody(req));
+        const reply = await callRpc(opts.sql, cache, ctx, decodeURIComponent(rpc[1]!), await readRequestBody(req));
         return withProfile(reply.array ? singularize(reply, singular) : reply);
       }
       if (method === "GET" || method === "HEAD") throw notSupported("Calling a function with GET/HEAD");

@@ -281,6 +281,22 @@ describe("dashboard", () => {
     });
   });
 
+  it("declines an invitation pasted on the overview; the inviter sees it declined", async () => {
+    const invitee = await createUser(s, mode, "invitee");
+    const asOwner = userClient(s, owner);
+    const team = await rpc<{ id: string }>(asOwner, "create_workspace", { p_name: "Declined Team" });
+    const invitation = await rpc<{ id: string; token: string }>(asOwner, "invite_workspace_member", { p_workspace_id: team.id, p_email: invitee.email, p_role: "member" });
+    const { context, page: p } = await signedIn(browser, s, mode, invitee);
+    await p.getByRole("textbox", { name: "Invitation token" }).fill(invitation.token);
+    await p.getByRole("button", { name: "Decline" }).click();
+    await p.getByText("You declined the invitation").waitFor();
+    expect(await p.getByRole("textbox", { name: "Invitation token" }).inputValue()).toBe("");
+    await context.close();
+    const { data, error } = await asOwner.from("workspace_invitations").select("status").eq("id", invitation.id).single();
+    expect(error).toBeNull();
+    expect(data).toEqual({ status: "declined" });
+  });
+
   it("collapses the navigation into a burger menu at phone width, and it still navigates", async () => {
     const { context, page: phone } = await signedIn(browser, s, mode, owner, { width: 375, height: 760 });
     const burger = phone.getByRole("button", { name: "Open navigation" });

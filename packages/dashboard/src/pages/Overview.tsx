@@ -155,8 +155,19 @@ function JoinWorkspace({ pending }: { pending: number }) {
               : "Paste the invitation token (swb_invite_…) someone sent to your e-mail address."}
           </Text>
           <TextInput label="Invitation token" required value={token} onChange={(e) => setToken(e.currentTarget.value)} autoComplete="off" />
-          <ErrorAlert error={action.error} title="Could not join" />
+          <ErrorAlert error={action.error} title="Could not answer the invitation" />
           <Group justify="flex-end">
+            <Button
+              variant="default"
+              disabled={token.trim() === ""}
+              loading={action.busy}
+              onClick={() =>
+                void action
+                  .run(async () => must(await supabase.rpc("decline_workspace_invitation", { p_token: token.trim() })), "You declined the invitation")
+                  .then((declined) => declined && setToken(""))}
+            >
+              Decline
+            </Button>
             <Button type="submit" loading={action.busy}>
               Join
             </Button>

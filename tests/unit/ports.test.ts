@@ -3,6 +3,7 @@ import { createServer, type Server } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../../packages/devstack/src/config.ts";
 import { assertPortsFree } from "../../packages/devstack/src/ports.ts";
+import { freePort } from "../../packages/devstack/src/stack.ts";
 
 const servers: Server[] = [];
 afterEach(async () => {
@@ -30,5 +31,18 @@ describe("assertPortsFree", () => {
     expect(error?.message).toContain("SWITCHBOARD_API_PORT");
     expect(error?.message).toMatch(/supabase start/);
     expect(error?.message).toContain("the database was not touched");
+  });
+});
+
+describe("freePort", () => {
+  it("picks a free port below the OS's ephemeral range, so no port-0 server or outgoing connection takes it meanwhile", async () => {
+    for (let i = 0; i < 5; i++) {
+      const port = await freePort();
+      expect(port).toBeGreaterThanOrEqual(20_000);
+      expect(port).toBeLessThan(32_000);
+      const server = createServer();
+      servers.push(server);
+      await new Promise<void>((resolve, reject) => server.once("error", reject).listen(port, "127.0.0.1", resolve));
+    }
   });
 });

@@ -100,14 +100,32 @@ export interface StackHandle {
 
 const READY_TIMEOUT_MS = 180_000; // first start may download npm packages for Deno
 
-/** A port the OS says is free right now. */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
+/** Whether `port` can be listened on now; resolves the bound port (0 asks the OS for one). */
+async function tryListen(host: string, port: number): Promise<number | null> {
   const server = createServer();
-  server.listen(0, host);
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+  try {
+    server.listen({ host, port, exclusive: true });
+    await once(server, "listening");
+    return (server.address() as { port: number }).port;
+  } catch {
+    return null;
+  } finally {
+    if (server.listening) await new Promise((resolve) => server.close(resolve));
+  }
+}
+
+/**
+ * A port that is free right now, for a server that binds it later (the functions host
+ * binds the API port only after loading every function). Drawn below Linux's ephemeral
+ * range (32768–60999), so the OS cannot hand it meanwhile to one of our own servers on
+ * port 0 or to an outgoing connection; the OS's pick when no such port is free.
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    if ((await tryListen(host, candidate)) !== null) return candidate;
+  }
+  return (await tryListen(host, 0))!;
 }
 
 /** Deno only reaches the npm registry the machine's npm is configured for. */

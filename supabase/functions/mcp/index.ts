@@ -1,6 +1,7 @@
-// The agent's tools over MCP Streamable HTTP, one endpoint for both protocol eras
-// (the official SDK's createMcpHandler): 2026-07-28 requests (the per-request `_meta`
-// envelope, server/discover) and 2025-era clients (initialize, served statelessly).
+// The agent's tools over MCP Streamable HTTP, one endpoint for both protocol eras, on the
+// official SDK v2: 2026-07-28 requests (the per-request `_meta` envelope, server/discover)
+// through its createMcpHandler, and 2025-era clients (initialize, then plain JSON-RPC)
+// through a stateless transport that answers JSON.
 // POST only; GET/DELETE → 405. Requests from a browser must come from an allowed Origin
 // (SWITCHBOARD_MCP_ALLOWED_ORIGINS, default the project's own origin), see mcp-transport.ts.
 // Authentication: agent key as bearer token, or user JWT + agent_id (query), or

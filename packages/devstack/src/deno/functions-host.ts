@@ -19,7 +19,9 @@
  *
  * Differences from hosted Supabase, on purpose: all functions share one isolate
  * (hosted: one worker each), modules load once at start (restart to pick up edits),
- * and no CPU/memory/wall-clock limits are enforced.
+ * no CPU/memory/wall-clock limits are enforced, and RFC 9728's root metadata URL
+ * `/.well-known/oauth-protected-resource/functions/v1/<name>` reaches the function
+ * (hosted: only `/functions/v1/…` does; see route()).
  *
  * Env: SWITCHBOARD_HOST, SWITCHBOARD_API_PORT, SWITCHBOARD_PLATFORM_URL,
  * SWITCHBOARD_FUNCTIONS_DIR (":"-separated folders), plus what the functions read;

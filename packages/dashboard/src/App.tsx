@@ -1,19 +1,31 @@
 /** Routes: sign-in and sign-up in the open; everything else under a workspace. */
 import { Center, Loader } from "@mantine/core";
+import { type ComponentType, lazy } from "react";
 import { BrowserRouter, Navigate, Route, Routes, useLocation } from "react-router";
 import { Layout } from "./Layout.tsx";
 import { AuthProvider, useAuth } from "./lib/auth.tsx";
 import { useWorkspaces, WorkspacesProvider } from "./lib/workspace.tsx";
-import { ActivityPage, OperationPage } from "./pages/Activity.tsx";
-import { AgentPage, AgentsPage } from "./pages/Agents.tsx";
-import { AuditPage } from "./pages/Audit.tsx";
-import { ConnectionPage, ConnectionsPage } from "./pages/Connections.tsx";
-import { MembersPage } from "./pages/Members.tsx";
-import { NumbersPage } from "./pages/Numbers.tsx";
 import { OverviewPage } from "./pages/Overview.tsx";
-import { RoutesPage } from "./pages/Routes.tsx";
 import { SignInPage } from "./pages/SignIn.tsx";
-import { UsagePage } from "./pages/Usage.tsx";
+
+/**
+ * A page loaded when first visited (its own chunk: the charts of Usage, for one, need not
+ * slow down signing in); Layout shows a loader meanwhile.
+ */
+function page<M>(load: () => Promise<M>, name: keyof M) {
+  return lazy(async () => ({ default: (await load())[name] as ComponentType }));
+}
+const ActivityPage = page(() => import("./pages/Activity.tsx"), "ActivityPage");
+const OperationPage = page(() => import("./pages/Activity.tsx"), "OperationPage");
+const AgentsPage = page(() => import("./pages/Agents.tsx"), "AgentsPage");
+const AgentPage = page(() => import("./pages/Agents.tsx"), "AgentPage");
+const AuditPage = page(() => import("./pages/Audit.tsx"), "AuditPage");
+const ConnectionsPage = page(() => import("./pages/Connections.tsx"), "ConnectionsPage");
+const ConnectionPage = page(() => import("./pages/Connections.tsx"), "ConnectionPage");
+const MembersPage = page(() => import("./pages/Members.tsx"), "MembersPage");
+const NumbersPage = page(() => import("./pages/Numbers.tsx"), "NumbersPage");
+const RoutesPage = page(() => import("./pages/Routes.tsx"), "RoutesPage");
+const UsagePage = page(() => import("./pages/Usage.tsx"), "UsagePage");
 
 function Loading() {
   return (

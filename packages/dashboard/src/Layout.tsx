@@ -4,6 +4,7 @@
  */
 import { Alert, AppShell, Burger, Button, Center, Group, Loader, NavLink, ScrollArea, Select, Text, Title, VisuallyHidden } from "@mantine/core";
 import { useDisclosure } from "@mantine/hooks";
+import { Suspense } from "react";
 import { NavLink as RouterNavLink, Outlet, useLocation, useNavigate, useParams } from "react-router";
 import { useMe } from "./lib/auth.tsx";
 import { useSupabase } from "./lib/supabase.ts";
@@ -97,7 +98,9 @@ export function Layout() {
           </Alert>
         ) : (
           <CurrentWorkspaceProvider key={workspace.id} workspace={workspace}>
-            <Outlet />
+            <Suspense fallback={<Center h="40vh"><Loader aria-label="Loading" /></Center>}>
+              <Outlet />
+            </Suspense>
           </CurrentWorkspaceProvider>
         )}
       </AppShell.Main>

@@ -14,10 +14,10 @@
  * document names Supabase Auth as the authorization server because the endpoint also
  * takes a Supabase Auth access token with `agent_id` (docs/agents.md, "Authorization").
  */
-import { asService } from "./db.ts";
 import { env, functionsBaseUrl } from "./env.ts";
 import { ApiError } from "./errors.ts";
 import { errorResponse } from "./http.ts";
+import { capabilityScopes } from "./tool-listing.ts";
 
 /** The sub-path of the MCP function that serves its Protected Resource Metadata. */
 export const RESOURCE_METADATA_PATH = "oauth-protected-resource";
@@ -74,24 +74,10 @@ export function insufficientScopeResponse(req: Request, tool: string, scope: str
   return response;
 }
 
-/** How long an isolate keeps the capabilities' scopes (they change only with a migration). */
-const SCOPE_CACHE_MS = 60_000;
-let scopeCache: { at: number; byCapability: Map<string, string> } | undefined;
-
-/** The scope each capability needs (integration_capabilities.required_scope), cached per isolate. */
-export async function requiredScopes(): Promise<ReadonlyMap<string, string>> {
-  if (!scopeCache || Date.now() - scopeCache.at >= SCOPE_CACHE_MS) {
-    const rows = await asService()<{ capability_key: string; required_scope: string }[]>`
-      select capability_key, required_scope from public.integration_capabilities`;
-    scopeCache = { at: Date.now(), byCapability: new Map(rows.map((r) => [r.capability_key, r.required_scope])) };
-  }
-  return scopeCache.byCapability;
-}
-
 /** RFC 9728 Protected Resource Metadata for the MCP endpoint. */
 export async function resourceMetadataResponse(req: Request): Promise<Response> {
   const project = (env("SUPABASE_URL") ?? new URL(req.url).origin).replace(/\/+$/, "");
-  const scopes = [...new Set((await requiredScopes()).values())].sort();
+  const scopes = [...new Set((await capabilityScopes()).values())].sort();
   return new Response(JSON.stringify({
     resource: mcpResourceUrl(req),
     authorization_servers: [`${project}/auth/v1`],

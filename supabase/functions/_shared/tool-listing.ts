@@ -39,26 +39,38 @@ interface CapabilitySchemas {
   output: string;
 }
 
-/** How long an isolate keeps the capabilities' schemas before reading them again. */
-const SCHEMA_CACHE_MS = 60_000;
-let schemaCache: { at: number; byCapability: Map<string, CapabilitySchemas> } | undefined;
+/** What an isolate keeps of integration_capabilities: each capability's schemas and scope. */
+interface CapabilityRow extends CapabilitySchemas {
+  /** The scope a grant must hold for the tool (required_scope). */
+  scope: string;
+}
+
+/** How long an isolate keeps the capabilities before reading them again. */
+const CAPABILITY_CACHE_MS = 60_000;
+let capabilityCache: { at: number; byCapability: Map<string, CapabilityRow> } | undefined;
 
 /**
- * The schemas of every capability, from the database (the one source of tool
+ * Every capability's schemas and scope, from the database (the one source of tool
  * definitions), kept for a minute per isolate: they change only with a migration, and
  * re-reading ~100 kB of schemas on every listing would cost more than building it.
+ * Read again early when a capability asked for is not in the cache.
  */
-async function capabilitySchemas(capabilities: string[]): Promise<Map<string, CapabilitySchemas>> {
-  const fresh = schemaCache && Date.now() - schemaCache.at < SCHEMA_CACHE_MS &&
-    capabilities.every((c) => schemaCache!.byCapability.has(c));
+async function capabilities(wanted: string[] = []): Promise<Map<string, CapabilityRow>> {
+  const fresh = capabilityCache && Date.now() - capabilityCache.at < CAPABILITY_CACHE_MS &&
+    wanted.every((c) => capabilityCache!.byCapability.has(c));
   if (!fresh) {
-    const rows = await asService()<({ capability_key: string } & CapabilitySchemas)[]>`
+    const rows = await asService()<({ capability_key: string } & CapabilityRow)[]>`
       select capability_key, input_schema_json::text as input, strict_input_schema_json::text as strict,
-             output_schema_json::text as output
+             output_schema_json::text as output, required_scope as scope
       from public.integration_capabilities`;
-    schemaCache = { at: Date.now(), byCapability: new Map(rows.map(({ capability_key, ...schemas }) => [capability_key, schemas])) };
+    capabilityCache = { at: Date.now(), byCapability: new Map(rows.map(({ capability_key, ...row }) => [capability_key, row])) };
   }
-  return schemaCache!.byCapability;
+  return capabilityCache!.byCapability;
+}
+
+/** The scope each capability needs (integration_capabilities.required_scope), from the same cache. */
+export async function capabilityScopes(): Promise<ReadonlyMap<string, string>> {
+  return new Map([...(await capabilities()).entries()].map(([capability, row]) => [capability, row.scope]));
 }
 
 /**
@@ -110,7 +122,7 @@ export async function listToolsJson(caller: Caller, format: ToolFormat): Promise
         ${caller.mode === "service" ? caller.agentId : null}::uuid,
         ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
         ${format}, p_entries => true) as entries`;
-    const schemas = await capabilitySchemas([...new Set(entries.map((e) => e.capability))]);
+    const schemas = await capabilities([...new Set(entries.map((e) => e.capability))]);
     return `[${entries.map((e) => renderTool(e, schemas.get(e.capability)!, format)).join(",")}]`;
   } catch (error) {
     const { code, message } = error as { code?: string; message?: string };

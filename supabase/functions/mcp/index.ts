@@ -23,12 +23,11 @@ import { logFailure, readJson, serveJson, toApiError } from "../_shared/http.ts"
 import {
   insufficientScopeResponse,
   RESOURCE_METADATA_PATH,
-  requiredScopes,
   resourceMetadataResponse,
   unauthorizedResponse,
 } from "../_shared/mcp-auth.ts";
 import { mcpTransportRefusal } from "../_shared/mcp-transport.ts";
-import { listTools, parseToolName } from "../_shared/tool-listing.ts";
+import { capabilityScopes, listTools, parseToolName } from "../_shared/tool-listing.ts";
 import { runTool } from "../_shared/tool-call.ts";
 import { toolFor } from "../_shared/tools/index.ts";
 
@@ -118,7 +117,7 @@ async function missingScope(name: string, listed: McpTool[]): Promise<string | u
     return undefined;
   }
   if (!toolFor(capability)) return undefined;
-  const scopes = await requiredScopes();
+  const scopes = await capabilityScopes();
   const needed = scopes.get(capability);
   const held = new Set(listed.map((t) => scopes.get(parseToolName(t.name).capability)));
   return needed !== undefined && !held.has(needed) ? needed : undefined;

@@ -145,7 +145,7 @@ $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,int
               ('private.record_connection_test(uuid,boolean,text,uuid,jsonb)'),
               ('private.record_message_events(text,text,jsonb)'),
               ('private.record_provider_reconciliation(uuid,text,text,jsonb,text)'),
-              ('private.sync_phone_numbers(uuid,uuid,jsonb,jsonb)'),
+              ('private.sync_phone_numbers(uuid,uuid,jsonb,jsonb)'), ('private.uuid_v7()'),
               ('private.valid_recipient_patterns(text[])'), ('private.webhook_connection(text,text)'),
               ('private.webhook_connection_secrets(text,text)') $$,
     'the service-only functions (service_role, never authenticated) are exactly these; 03-rpc-isolation refuses each to users');

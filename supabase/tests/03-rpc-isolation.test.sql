@@ -12,7 +12,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(189);
+select plan(191);
 
 select from tests.seed_world();
 select from tests.seed_activity();
@@ -329,6 +329,7 @@ create temporary table service_only on commit drop as
         'private.record_message_events(text, text, jsonb)',
         'private.record_provider_reconciliation(uuid, text, text, jsonb, text)',
         'private.sync_phone_numbers(uuid, uuid, jsonb, jsonb)',
+        'private.uuid_v7()',
         'private.valid_recipient_patterns(text[])',
         'private.webhook_connection(text, text)',
         'private.webhook_connection_secrets(text, text)']::regprocedure[]) f

@@ -15,7 +15,7 @@
  */
 begin;
 set local search_path = extensions, public;
-select plan(76);
+select plan(82);
 
 select from tests.seed_team();
 
@@ -326,6 +326,20 @@ values (tests.world('t_grant')::uuid, 'grant', 'day', (now() at time zone 'utc')
 select private.give_back_quota(o, 3) from public.operations o where o.id = tests.world('gb_op')::uuid;
 select is(tests.m24_counters(), '{0,0,0,0}'::integer[], 'give_back_quota: giving back 3 to counters at 1 stops at 0 (never negative)');
 select is(tests.counter_used(tests.world('t_grant')::uuid, 'day', (now() at time zone 'utc')::date - 1), 7, '... and another day''s counter is untouched');
+
+-- ---- Time-ordered operation ids ----
+select is(get_byte(uuid_send(private.uuid_v7()), 6) >> 4, 7, 'uuid_v7: the version nibble is 7');
+select is(get_byte(uuid_send(private.uuid_v7()), 8) >> 6, 2, 'uuid_v7: the variant bits are 10 (RFC 9562)');
+select ok(abs(('x' || substr(replace(private.uuid_v7()::text, '-', ''), 1, 12))::bit(48)::bigint
+              - floor(extract(epoch from clock_timestamp()) * 1000)::bigint) < 1000,
+          'uuid_v7: the first 48 bits are the current Unix time in milliseconds');
+select tests.remember('v7_first', to_jsonb(private.uuid_v7()));
+select pg_sleep(0.002);
+select ok(private.uuid_v7() > tests.world('v7_first')::uuid, 'uuid_v7: an id made a millisecond later sorts after an earlier one');
+select is((select count(distinct id)::int from (select private.uuid_v7() as id from generate_series(1, 5000)) ids), 5000,
+          'uuid_v7: 5 000 ids made in a row are all distinct');
+select is(get_byte(uuid_send(private.record_operation(tests.m24_keyed(), 1, null, null, null)), 6) >> 4, 7,
+          'record_operation: the ledger''s ids are time-ordered (version 7)');
 
 select * from finish();
 rollback;

@@ -42,7 +42,7 @@ declare
     v_right private.effective_right;
     v_denial jsonb;
     v_config jsonb;
-    v_secret_id uuid;
+    v_webhook_token text;
     v_credentials jsonb;
     v_reserve integer;
     v_operation_id uuid;
@@ -63,9 +63,16 @@ begin
         if v_ctx.denial is not null then raise exception 'resolve_caller refused: %', v_ctx.denial; end if;
 
         t := clock_timestamp();
-        select * into v_capability from public.integration_capabilities where capability_key = 'clicksend_send_sms';
-        select * into v_provider from public.service_providers where id = v_capability.provider_id;
-        if v_keep then insert into bench_step_times values ('${label}', 2, 'capability + provider lookups', extract(epoch from clock_timestamp() - t) * 1e6); end if;
+        select c.id, c.provider_id, c.capability_key, c.required_scope, c.sends_messages, c.channel,
+               p.id, p.name, p.display_name, p.channels, p.is_enabled, p.function_name, p.status_callback_kind
+        into v_capability.id, v_capability.provider_id, v_capability.capability_key, v_capability.required_scope,
+             v_capability.sends_messages, v_capability.channel,
+             v_provider.id, v_provider.name, v_provider.display_name, v_provider.channels, v_provider.is_enabled,
+             v_provider.function_name, v_provider.status_callback_kind
+        from public.integration_capabilities c
+        left join public.service_providers p on p.id = c.provider_id
+        where c.capability_key = 'clicksend_send_sms';
+        if v_keep then insert into bench_step_times values ('${label}', 2, 'capability + provider lookup (one read)', extract(epoch from clock_timestamp() - t) * 1e6); end if;
 
         t := clock_timestamp();
         v_ctx := private.resolve_right(v_ctx, v_provider, null, null);
@@ -88,15 +95,13 @@ begin
         if v_keep then insert into bench_step_times values ('${label}', 6, 'replay_keyed_call (no key)', extract(epoch from clock_timestamp() - t) * 1e6); end if;
 
         t := clock_timestamp();
-        select c.config, c.secret_id into v_config, v_secret_id from public.connections c where c.id = v_ctx.connection_id;
-        v_config := v_config || coalesce((select jsonb_strip_nulls(jsonb_build_object('from_email', s.email, 'from_name', s.name))
-                                          from public.sender_identities s
-                                          where s.connection_id = v_ctx.connection_id and s.is_default), '{}');
-        if v_keep then insert into bench_step_times values ('${label}', 7, 'connection config + default sender identity', extract(epoch from clock_timestamp() - t) * 1e6); end if;
-
-        t := clock_timestamp();
-        select decrypted_secret::jsonb into v_credentials from vault.decrypted_secrets where id = v_secret_id;
-        if v_keep then insert into bench_step_times values ('${label}', 8, 'Vault decrypt (devstack stand-in)', extract(epoch from clock_timestamp() - t) * 1e6); end if;
+        select c.config, s.decrypted_secret::jsonb, w.webhook_token
+        into v_config, v_credentials, v_webhook_token
+        from public.connections c
+        left join vault.decrypted_secrets s on s.id = c.secret_id
+        left join public.connection_webhooks w on v_provider.status_callback_kind is not null and w.connection_id = c.id
+        where c.id = v_ctx.connection_id;
+        if v_keep then insert into bench_step_times values ('${label}', 7, 'connection read: config, credentials (Vault stand-in), status webhook', extract(epoch from clock_timestamp() - t) * 1e6); end if;
 
         v_reserve := cardinality(v_ctx.recipients);
         t := clock_timestamp();

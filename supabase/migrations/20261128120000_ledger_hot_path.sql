@@ -8,7 +8,8 @@
  *     the tool's schemas), the connection's config, credentials and status webhook in
  *     another; resolve_right counts the live candidates as it collects them; reserve_quota
  *     walks its four counters without a query; utc_today is a plain expression;
- *   - finish gives back quota only when some is left to give back.
+ *   - finish gives back quota only when some is left to give back, and its commit waits
+ *     for the disk again: the outcome a caller is told survives a crash of PostgreSQL.
  * `npm run bench` reports the WAL written per tool call (docs/benchmarks.md).
  */
 
@@ -383,10 +384,8 @@ begin
     if p_status not in ('succeeded', 'partial', 'failed', 'unknown') then
         raise exception 'invalid status %', p_status using errcode = '22023';
     end if;
-    -- Recording an outcome need not wait for the WAL flush: if a crash lost this commit,
-    -- the operation would stay 'pending' with its quota reserved (the safe side) until
-    -- the reconciler closes it as unknown.
-    perform set_config('synchronous_commit', 'off', true);
+    -- The commit waits for the disk (the database's synchronous_commit, not turned off
+    -- here): the outcome the caller is told must survive a crash of PostgreSQL.
     -- One statement records the outcome of a call still pending (its row lock makes a
     -- concurrent second finish wait, then find it no longer pending).
     update public.operations o set

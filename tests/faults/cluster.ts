@@ -15,6 +15,8 @@ export interface ThrowawayCluster {
   url: string;
   port: number;
   stop(): void;
+  /** Stops it as a crash would: immediate shutdown, no checkpoint, WAL buffers not written. */
+  crash(): void;
   start(): void;
   /** The server log (Debian's pg_ctlcluster sends the server's stderr here). */
   logFile: string;
@@ -59,6 +61,7 @@ export async function createThrowawayCluster(
     port,
     logFile: `/var/log/postgresql/postgresql-${version}-${name}.log`,
     stop: () => run("pg_ctlcluster", [version, name, "stop", "-m", "fast"]),
+    crash: () => run("pg_ctlcluster", [version, name, "stop", "-m", "immediate"]),
     start: () => run("pg_ctlcluster", [version, name, "start"]),
     drop: () => {
       try {

@@ -2,6 +2,7 @@
  * Reliability from the fault's side, on a throwaway cluster (never the machine's shared
  * server) with the whole local stack on top of it:
  *  - the database backend is terminated between the provider call and finish;
+ *  - PostgreSQL crashes right after finish answered;
  *  - the database stops between the provider call and finish and stays down;
  *  - the database stops under load, then comes back;
  *  - the functions host is SIGKILLed between the provider call and finish.
@@ -173,6 +174,34 @@ describe("faults between the provider call and finish", () => {
     expect((await operation(res.body.operation_id)).status).toBe("succeeded");
     expect(await usedToday()).toBe(before + 1);
     expect(await delivered(text)).toBe(1);
+  });
+
+  it("PostgreSQL crashes right after finish answered: the recorded outcome survives (finish's commit is on disk before the answer)", async () => {
+    // The WAL writer would flush a commit that did not wait for the disk within its delay;
+    // at its longest (10 s), only a commit that waited survives the crash below.
+    await admin.unsafe("alter system set wal_writer_delay = '10s'");
+    await admin`select pg_reload_conf()`;
+    try {
+      const text = `crash-${randomUUID()}`;
+      const before = await usedToday();
+      const res = await send(text);
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe("succeeded");
+      await admin.end({ timeout: 1 });
+      cluster.crash();
+      cluster.start();
+      await waitUntilReady(cluster.url);
+      admin = postgres(cluster.url, { max: 2, onnotice: () => {}, connect_timeout: 2 });
+
+      const [row] = await admin`select status, quota_used, provider_message_ids from public.operations where id = ${res.body.operation_id}`;
+      expect(row).toMatchObject({ status: "succeeded", quota_used: 1 });
+      expect(row.provider_message_ids).toEqual(res.body.provider_message_ids);
+      expect(await usedToday()).toBe(before + 1);
+      expect(await delivered(text)).toBe(1);
+    } finally {
+      await admin.unsafe("alter system reset wal_writer_delay");
+      await admin`select pg_reload_conf()`;
+    }
   });
 
   it("the database stops and stays down: 503 naming the operation and what the provider said; after recovery the lost call is closed as unknown with its quota, and a keyed retry replays it", async () => {

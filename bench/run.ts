@@ -420,7 +420,7 @@ async function benchDatabase(ctx: Context) {
   });
 
   // Where begin's time goes: each of its steps timed on its own, in a loop inside the database.
-  log(`   begin_tool_call's steps, ${CFG.stepIterations} × each, timed inside the database (rolled back)`);
+  log(`   begin_tool_call's steps, ${CFG.stepIterations} × each, timed inside the database (each iteration committed)`);
   db.begin_steps = await timeBeginSteps(ctx.dbUrl, [
     { label: "owner", keyHash: ctx.fx.agents.send.keyHash },
     { label: "member", keyHash: ctx.fx.agents.memberSend.keyHash },

@@ -173,6 +173,19 @@ async function usedToday(ctx: Context, subjectId: string): Promise<{ used: numbe
 // ---------------------------------------------------------------------------
 
 /**
+ * A WAL meter on `sql`'s server: starts at the current WAL insert position; the returned
+ * function reads how many bytes of WAL the server has written since.
+ */
+async function walMeter(sql: Sql): Promise<() => Promise<number>> {
+  const [{ lsn }] = await sql<[{ lsn: string }]>`select pg_current_wal_insert_lsn()::text as lsn`;
+  return async () => {
+    const [{ bytes }] = await sql<[{ bytes: string }]>`
+      select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${lsn}::pg_lsn)::bigint::text as bytes`;
+    return Number(bytes);
+  };
+}
+
+/**
  * What a durable commit costs on this machine: a one-row insert into a scratch table of the
  * bench database, committed with synchronous_commit on and off, alternating, 300 × each.
  */
@@ -184,7 +197,7 @@ async function measureCommitFlush(dbUrl: string) {
   try {
     await su`create schema if not exists bench_probe`;
     await su`create table if not exists bench_probe.commits (id bigserial primary key, at timestamptz not null default now())`;
-    const [{ lsn: walBefore }] = await su<[{ lsn: string }]>`select pg_current_wal_insert_lsn()::text as lsn`;
+    const walSince = await walMeter(su);
     for (let i = 0; i < 350; i++) {
       for (const mode of i % 2 === 0 ? ["on", "off"] : ["off", "on"]) {
         await su.unsafe(`set synchronous_commit = ${mode}`);
@@ -193,9 +206,7 @@ async function measureCommitFlush(dbUrl: string) {
         if (i >= 50) (mode === "on" ? durable : asynchronous).push(nowMs() - t);
       }
     }
-    const [{ bytes }] = await su<[{ bytes: string }]>`
-      select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${walBefore}::pg_lsn)::bigint::text as bytes`;
-    walPerInsert = Number(bytes) / 700;
+    walPerInsert = (await walSince()) / 700;
     await su`drop schema bench_probe cascade`;
   } finally {
     await su.end({ timeout: 2 });
@@ -304,7 +315,7 @@ async function benchDatabase(ctx: Context) {
     // Every run starts from a checkpoint, so the first change to each page after it (which
     // the WAL carries as a whole 8 kB page image) is counted alike in every run.
     await ctx.admin`checkpoint`;
-    const [{ lsn: walBefore }] = await ctx.admin<[{ lsn: string }]>`select pg_current_wal_insert_lsn()::text as lsn`;
+    const walSince = await walMeter(ctx.admin);
     const meter = cpuMeter(DB_NAME);
     for (let i = 0; i < CFG.dbWarmup + CFG.dbIterations; i++) {
       const keep = i >= CFG.dbWarmup;
@@ -329,9 +340,7 @@ async function benchDatabase(ctx: Context) {
       }
     }
     cpu = meter.stop();
-    const [{ bytes }] = await ctx.admin<[{ bytes: string }]>`
-      select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), ${walBefore}::pg_lsn)::bigint::text as bytes`;
-    walPerCall = Number(bytes) / ((CFG.dbWarmup + CFG.dbIterations) * variants.length);
+    walPerCall = (await walSince()) / ((CFG.dbWarmup + CFG.dbIterations) * variants.length);
   } finally {
     await svc.end({ timeout: 2 });
   }

@@ -133,7 +133,7 @@ from calls order by name;
 
 -- ... and recorded as a denied operation in A's log, attributed to the right agent.
 select results_eq(
-    format('select status, error_code, user_id, agent_id from public.operations where id = %L', result ->> 'operation_id'),
+    format('select status::text, error_code, user_id, agent_id from public.operations where id = %L', result ->> 'operation_id'),
     format('values (%L, %L, %L::uuid, %L::uuid)', 'denied', expect_code, tests.world('a_uid'),
            case when expect_agent is null then null
                 when expect_agent like 'a\_%' then tests.world(expect_agent)
@@ -164,7 +164,7 @@ select tests.remember('key_ok', private.begin_tool_call('clicksend_send_sms',
 select is(tests.recall('key_ok') #>> '{credentials,api_key}', tests.world('a_clicksend_secret'),
     'a valid agent key gets the call authorized with A''s decrypted credentials (service path only)');
 select is(tests.recall('key_ok') ->> 'sender', '+61400000111', '... sending from A''s default number (the call named none)');
-select results_eq(format('select status, auth_mode, agent_id, workspace_id, sender from public.operations where id = %L', tests.recall('key_ok') ->> 'operation_id'),
+select results_eq(format('select status::text, auth_mode::text, agent_id, workspace_id, sender from public.operations where id = %L', tests.recall('key_ok') ->> 'operation_id'),
     format('values (%L, %L, %L::uuid, %L::uuid, %L)', 'pending', 'agent_key', tests.world('a_agent'), tests.world('a_workspace'), '+61400000111'),
     'the authorized call is logged as pending, by agent key, for A''s agent, in A''s workspace, with its sender');
 select isnt(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid, p_agent_id => tests.world('b_agent')::uuid,

@@ -51,7 +51,7 @@ select is((tests.recall('s1') #> '{error,details}') - 'resets_at',
     '... with the limit, today''s use and the request in details');
 select ok((tests.recall('s1') #>> '{error,details,resets_at}')::timestamptz = ((now() at time zone 'utc')::date + 1)::timestamp at time zone 'utc',
     '... and when the limit resets (next UTC midnight)');
-select results_eq(format('select status, error_code, quota_reserved from public.operations where id = %L', tests.recall('s1') ->> 'operation_id'),
+select results_eq(format('select status::text, error_code, quota_reserved from public.operations where id = %L', tests.recall('s1') ->> 'operation_id'),
     $$ values ('denied'::text, 'quota_exceeded'::text, 0) $$, '... logged as a denied operation holding no quota');
 select is((select used from used_today), 5, '... and the refused call reserved nothing');
 select is(private.begin_tool_call('clicksend_get_balance', p_user_id => tests.world('a_uid')::uuid,
@@ -83,7 +83,7 @@ select is((select used from used_today), 5, '... so the counter stays at 5');
 select is(private.finish_tool_call((tests.recall('s3') ->> 'operation_id')::uuid, 'partial', 1, array['msg-1']) -> 'quota_used',
     '1'::jsonb, 'a partial send of 1 of 3 keeps 1');
 select is((select used from used_today), 3, '... and gives 2 back (5 → 3)');
-select results_eq(format('select status, quota_reserved, quota_used, provider_message_ids from public.operations where id = %L', tests.recall('s3') ->> 'operation_id'),
+select results_eq(format('select status::text, quota_reserved, quota_used, provider_message_ids from public.operations where id = %L', tests.recall('s3') ->> 'operation_id'),
     $$ values ('partial'::text, 3, 1, '{msg-1}'::text[]) $$, 'the operation records status, reservation, use and provider ids');
 select is(private.finish_tool_call((tests.recall('s3') ->> 'operation_id')::uuid, 'failed', 0),
     '{"ok": false, "status": "partial"}'::jsonb, 'a call is settled only once (a second finish is refused)');
@@ -122,7 +122,7 @@ select is(jsonb_build_object('code', tests.recall('m1') #> '{error,code}', 'mess
                                           = (date_trunc('month', (now() at time zone 'utc')::date) + interval '1 month')::timestamp at time zone 'utc'),
     '{"code": "quota_exceeded", "message": "monthly send limit reached: 3 of 3 used this month, 1 requested", "limit": "agent_monthly", "resets_at": true}'::jsonb,
     'then one more is quota_exceeded on the monthly limit, which resets on the 1st of next month (UTC)');
-select is((select used from public.usage_counters where subject_id = (tests.recall('grant_m') ->> 'id')::uuid and period = 'day'), 3,
+select is((select used::integer from public.usage_counters where subject_id = (tests.recall('grant_m') ->> 'id')::uuid and period = 'day'), 3,
     '... and what the refused call had already reserved on the day''s counter is taken back (3, not 4)');
 select tests.authenticate_as('user_a');
 select is(public.get_agent_tools((tests.recall('agm') ->> 'id')::uuid) #> '{0,limits,remaining_this_month}', '0'::jsonb,

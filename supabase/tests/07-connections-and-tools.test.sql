@@ -23,7 +23,7 @@ select tests.remember('direct', private.begin_tool_call('clicksend_send_sms', p_
     p_recipients => '{+14155550100,+61400000001}', p_auth_mode => 'user'));
 select is(tests.recall('direct') ->> 'connection_id', tests.world('a_clicksend'),
     'A acting directly (no agent, no grant) may use A''s only ClickSend connection');
-select results_eq(format('select agent_id, permission_id, member_permission_id, quota_reserved, auth_mode, workspace_id from public.operations where id = %L',
+select results_eq(format('select agent_id, permission_id, member_permission_id, quota_reserved, auth_mode::text, workspace_id from public.operations where id = %L',
                          tests.recall('direct') ->> 'operation_id'),
     format('values (null::uuid, null::uuid, null::uuid, 0, %L::text, %L::uuid)', 'user', tests.world('a_workspace')),
     '... logged in A''s workspace with no agent, no grant, no member permission (A owns it), no quota reserved');

@@ -148,7 +148,7 @@ select is(private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world
 -- which raises "connection ... has been deleted" (P0002), so the outcome is never recorded.
 select lives_ok(format('select private.finish_tool_call(%L, %L, 1, %L)', tests.recall('in_flight') ->> 'operation_id', 'succeeded', '{msg-in-flight}'),
     'the call that was in flight when the connection was deleted can still record its outcome');
-select results_eq(format('select status, provider_message_ids from public.operations where id = %L', tests.recall('in_flight') ->> 'operation_id'),
+select results_eq(format('select status::text, provider_message_ids from public.operations where id = %L', tests.recall('in_flight') ->> 'operation_id'),
     $$ values ('succeeded'::text, '{msg-in-flight}'::text[]) $$, '... so the audit log shows the message that went out');
 select is(private.connection_for_test(tests.world('a_uid')::uuid, tests.world('a_clicksend')::uuid, 'clicksend_sms'), null,
     'connection_for_test has nothing to return for a deleted connection');

@@ -56,7 +56,7 @@ select is(jsonb_build_object('replay', tests.recall('k1_retry') -> 'replay', 'st
     'a keyed retry past the deadline closes the lost call as unknown and replays that: may have been sent');
 select ok(not (tests.recall('k1_retry') ? 'credentials'), '... without credentials: nothing can be sent twice');
 select is((select used from fixture_used), 3, '... and the quota stays reserved (no refund, no second reservation)');
-select results_eq(format('select status, quota_used, finished_at is not null from public.operations where id = %L',
+select results_eq(format('select status::text, quota_used, finished_at is not null from public.operations where id = %L',
                          tests.recall('k1') ->> 'operation_id'),
     $$ values ('unknown'::text, 3, true) $$, 'the operation is unknown with its quota used');
 select is(private.finish_tool_call((tests.recall('k1') ->> 'operation_id')::uuid, 'succeeded', 3),
@@ -70,7 +70,7 @@ select tests.remember('u2', private.begin_tool_call('clicksend_send_sms', p_user
 update public.operations set created_at = now() - interval '10 minutes' where id = (tests.recall('u1') ->> 'operation_id')::uuid;
 select is((select used from fixture_used), 5, 'two more calls reserve 1 each');
 select is(private.reconcile_pending_operations(), 1, 'the reconciler closes exactly the call past its deadline');
-select results_eq(format($$select status, error_details ->> 'reason', quota_used from public.operations where id in (%L, %L)
+select results_eq(format($$select status::text, error_details ->> 'reason', quota_used from public.operations where id in (%L, %L)
                          order by created_at$$, tests.recall('u1') ->> 'operation_id', tests.recall('u2') ->> 'operation_id'),
     $$ values ('unknown'::text, 'no_outcome_recorded_before_deadline'::text, 1), ('pending', null, 0) $$,
     '... as unknown with the reason and its quota kept; the fresh call stays pending');
@@ -88,7 +88,7 @@ select tests.authenticate_as_service_role();
 select tests.remember('q1', private.begin_tool_call('clicksend_send_sms', p_user_id => tests.world('a_uid')::uuid,
     p_agent_id => (tests.recall('qa') ->> 'id')::uuid, p_recipients => '{+61400000006,+61400000007}',
     p_idempotency_key => 'too-many', p_request_hash => 'q', p_auth_mode => 'user_agent'));
-select results_eq(format($$select status, error_code, quota_reserved, idempotency_key from public.operations
+select results_eq(format($$select status::text, error_code, quota_reserved, idempotency_key::text from public.operations
                          where agent_id = %L$$, tests.recall('qa') ->> 'id'),
     $$ values ('denied'::text, 'quota_exceeded'::text, 0, null::text) $$,
     'over the limit: one denied row, no reservation, and the key stays free for a retry once quota is back');

@@ -26,7 +26,7 @@ create temporary view fixture_used_month as
                        and period_start = date_trunc('month', (now() at time zone 'utc')::date)::date), 0) as used;
 /** the day's and the month's use on A's member's permission (user_a_member on A's team mail). */
 create temporary view member_used as
-    select period, used from public.usage_counters where subject_id = tests.world('a_member_permission')::uuid and subject = 'member';
+    select period::text, used::integer from public.usage_counters where subject_id = tests.world('a_member_permission')::uuid and subject = 'member';
 grant select on fixture_used_month, member_used to service_role;
 
 /** The ids private.operations_to_reconcile lists, in its order. */
@@ -119,7 +119,7 @@ select is((select error_details -> 'reconciliation' ->> 'attempts' from public.o
 select is(private.record_provider_reconciliation(tests.world('found')::uuid, 'clicksend_sms', 'found',
           '[{"message_id": "M-1", "to": "+61400000011"}, {"message_id": "M-2", "to": "+61400000012"}]') ->> 'status',
     'succeeded', 'both found: succeeded');
-select results_eq(format($$select status, quota_used, provider_message_ids, error_code, error_details,
+select results_eq(format($$select status::text, quota_used, provider_message_ids, error_code, error_details,
                                   response ->> 'sent', response #>> '{reconciled,by}'
                            from public.operations where id = %L$$, tests.world('found')),
     $$ values ('succeeded'::text, 2, '{M-1,M-2}'::text[], null::text, null::jsonb, '2'::text, 'provider_history'::text) $$,
@@ -143,7 +143,7 @@ select is(pg_temp.listed('clicksend_sms'),
     'calls asked recently go to the back of the queue');
 select is(private.record_provider_reconciliation(tests.world('gone')::uuid, 'clicksend_sms', 'not_found') ->> 'status',
     'failed', 'nothing found past deadline + grace: failed');
-select results_eq(format($$select status, quota_used, error_code, error_details ->> 'reason', error_details ->> 'may_have_been_sent'
+select results_eq(format($$select status::text, quota_used, error_code, error_details ->> 'reason', error_details ->> 'may_have_been_sent'
                            from public.operations where id = %L$$, tests.world('gone')),
     $$ values ('failed'::text, 0, 'provider_error'::text, 'provider_has_no_record'::text, 'false'::text) $$,
     '... with reason provider_has_no_record and no quota used');

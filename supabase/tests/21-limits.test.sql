@@ -116,7 +116,7 @@ select is(tests.m21_counters(tests.world('grant_b')::uuid), '{2,4,4,20}'::intege
     '... and the three counters taken before it (agent day, agent month, member day) were given back: all four unchanged');
 select is(tests.m21_counters(tests.world('t_grant')::uuid), '{2,10,4,20}'::integer[], '... agent A''s counters untouched too');
 select is(tests.m21_send(null, 1) #>> '{error,details,limit}', 'member_monthly', 'the member sending directly is refused by member_monthly');
-select results_eq(format($$ select status, error_code, quota_reserved, idempotency_key from public.operations where id = %L $$, tests.recall('mm') ->> 'operation_id'),
+select results_eq(format($$ select status::text, error_code, quota_reserved, idempotency_key::text from public.operations where id = %L $$, tests.recall('mm') ->> 'operation_id'),
     $$ values ('denied'::text, 'quota_exceeded'::text, 0, null::text) $$, 'the refused call is logged as denied, holding no quota');
 
 -- ---- Finish gives back on all four counters; unknown keeps ---------------------------------------------

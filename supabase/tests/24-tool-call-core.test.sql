@@ -270,7 +270,7 @@ language sql as $$ select jsonb_populate_record(tests.m24_ctx(p_capability, test
 select is(private.replay_keyed_call(tests.m24_keyed(), null, 'h1'), null, 'replay_keyed_call: no key → nothing to replay');
 select is(private.replay_keyed_call(tests.m24_keyed(), 'key-1', 'h1'), null, 'replay_keyed_call: a new key → nothing to replay');
 select tests.remember('op1', to_jsonb(private.record_operation(tests.m24_keyed(), 1, '+61400000100', 'key-1', 'h1')));
-select results_eq(format($$ select status, quota_reserved, sender, idempotency_key, user_id, agent_id from public.operations where id = %L $$, tests.world('op1')),
+select results_eq(format($$ select status::text, quota_reserved, sender, idempotency_key::text, user_id, agent_id from public.operations where id = %L $$, tests.world('op1')),
     format($$ values ('pending'::text, 1, '+61400000100'::text, 'key-1'::text, %L::uuid, %L::uuid) $$, tests.world('t_sender'), tests.world('t_agent')),
     'record_operation: a pending row with its reservation, sender and key, for the principal and agent');
 select throws_ok($$ select private.record_operation(tests.m24_keyed(), 1, null, 'key-1', 'h1') $$, 'PT409', 'a call with this idempotency key is already in progress',

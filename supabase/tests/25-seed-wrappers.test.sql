@@ -116,14 +116,14 @@ select tests.remember('logged', to_jsonb(public.log_smtp_operation(tests.world('
 select tests.remember('logged_err', to_jsonb(public.log_smtp_operation(tests.world('t_agent')::uuid, tests.world('t_sender')::uuid, tests.world('t_smtp')::uuid,
     'smtp_send_email', p_status => 'error', p_error_message => 'relay refused')));
 select tests.remember('logged_noconn', to_jsonb(public.log_smtp_operation(tests.world('t_agent')::uuid, tests.world('t_sender')::uuid, null, 'send_email')));
-select results_eq(format($$ select workspace_id, user_id, agent_id, connection_id, capability_key, auth_mode, status, recipient_count,
+select results_eq(format($$ select workspace_id, user_id, agent_id, connection_id, capability_key, auth_mode::text, status::text, recipient_count,
                                   request_summary, response, duration_ms, finished_at is not null
                            from public.operations where id = %L $$, tests.world('logged')),
     format($$ values (%L::uuid, %L::uuid, %L::uuid, %L::uuid, 'smtp_send_email'::text, 'service'::text, 'succeeded'::text, 3,
                       '{"subject": "Hi"}'::jsonb, '{"message_id": "m-1"}'::jsonb, 42, true) $$,
            tests.world('t_workspace'), tests.world('t_sender'), tests.world('t_agent'), tests.world('t_smtp')),
     'service_role logs a successful send: recorded in the connection''s workspace (Acme), as smtp_send_email, succeeded');
-select results_eq(format($$ select capability_key, status, error_message from public.operations where id = %L $$, tests.world('logged_err')),
+select results_eq(format($$ select capability_key, status::text, error_message from public.operations where id = %L $$, tests.world('logged_err')),
     $$ values ('smtp_send_email'::text, 'failed'::text, 'relay refused'::text) $$,
     '... an operation type already prefixed is kept; an error status is recorded as failed with its message');
 select is((select workspace_id from public.operations where id = tests.world('logged_noconn')::uuid), tests.world('t_workspace')::uuid,

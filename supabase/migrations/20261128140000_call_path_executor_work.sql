@@ -104,14 +104,13 @@ begin
     -- Today's and this month's use of every counter of these rights: one lookup by the
     -- counter's whole key each, however many days and months of use the counters keep.
     used as (
-        select u.subject_id,
-               coalesce(sum(u.used) filter (where u.period = 'day'), 0)::integer as day,
-               coalesce(sum(u.used) filter (where u.period = 'month'), 0)::integer as month
+        select s.subject_id,
+               coalesce((select u.used from public.usage_counters u
+                         where u.subject_id = s.subject_id and u.period = 'day' and u.period_start = v_today), 0)::integer as day,
+               coalesce((select u.used from public.usage_counters u
+                         where u.subject_id = s.subject_id and u.period = 'month' and u.period_start = v_month), 0)::integer as month
         from (select l.grant_id from live l union select l.member_permission_id from live l) s (subject_id)
-        cross join (values ('day', v_today), ('month', v_month)) p (period, period_start)
-        join public.usage_counters u
-          on u.subject_id = s.subject_id and u.period = p.period and u.period_start = p.period_start
-        group by u.subject_id
+        where s.subject_id is not null
     ),
     rights as (
         select l.*,

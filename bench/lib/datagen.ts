@@ -26,7 +26,9 @@
  *                  grant's workspace, the principal and, for members, the member
  *                  permission they were counted against
  *   usage counters the past two days and this month, per grant and per member
- *                  permission that may send (never today: the bench counts today's)
+ *                  permission that may send; for the fixture's grants and the member
+ *                  permissions they count against, every one of the past 90 days and
+ *                  the three months before this one (never today: the bench counts today's)
  *   audit events   one per connection created, member joined, permission set, grant
  *                  set and key issued
  *
@@ -371,7 +373,23 @@ export async function generateData(sql: Sql, spec: DataSpec, log: (line: string)
             union all
             select mp.id, 'member', mp.workspace_id, mp.user_id, mp.rank + mp.connection_rank from bench_mp mp where mp.can_send) s
       cross join (values (1, 'day', private.utc_today() - 1), (2, 'day', private.utc_today() - 2),
-                         (3, 'month', date_trunc('month', private.utc_today())::date)) d (k, period, period_start);`);
+                         (3, 'month', date_trunc('month', private.utc_today())::date)) d (k, period, period_start);
+      -- The fixture's grants, and the member permissions they count against, have been in use
+      -- as long as their operations say (90 days): a counter for each of those days and for
+      -- the three months before this one, so that reading a grant's counters finds them among
+      -- its history, as it would in production. Never today or this month: the rows count
+      -- their own.
+      insert into public.usage_counters (subject_id, subject, period, period_start, workspace_id, user_id, used)
+      select s.id, s.subject, d.period, d.period_start, s.workspace_id, s.user_id, 1 + (s.k + d.k) % 20
+      from (select p.id, 'grant' as subject, p.workspace_id, p.user_id, p.n as k from bench_p p where p.fixture
+            union
+            select p.member_permission_id, 'member', p.workspace_id, p.user_id, 0 from bench_p p
+            where p.fixture and p.member_permission_id is not null) s
+      cross join (select g.k, 'day', private.utc_today() - g.k from generate_series(1, 90) g (k)
+                  union all
+                  select 100 + g.k, 'month', (date_trunc('month', private.utc_today()) - g.k * interval '1 month')::date
+                  from generate_series(1, 3) g (k)) d (k, period, period_start)
+      on conflict (subject_id, period, period_start) do nothing;`);
 
     await run("audit events", `
       insert into public.audit_events (workspace_id, actor_user_id, actor_role, action, target_type, target_id, details, created_at)

@@ -42,6 +42,7 @@ import { explainMarkdown, explainSession, type ExplainCapture } from "./lib/expl
 import { createFixture, createMemberSmsAgents, createRoutedSmsAgent, createSmsAgents, type BenchAgent, type BenchFixture } from "./lib/fixture.ts";
 import { TELNYX_FAKE_API_KEY, TELNYX_FAKE_NUMBERS } from "../packages/devstack/src/fakes/telnyx.ts";
 import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN, TWILIO_FAKE_NUMBERS } from "../packages/devstack/src/fakes/twilio.ts";
+import { beginCall, BODY, finishCall, RECIPIENT, serviceConnection, smsResponse, smsSummary } from "./lib/calls.ts";
 import { HttpClient } from "./lib/http.ts";
 import { startLockSampler, type LockReport } from "./lib/locks.ts";
 import { startPgCounter } from "./lib/pg-counter.ts";
@@ -106,8 +107,6 @@ const CFG = {
   breakdownIterations: int("BENCH_BREAKDOWN_N", 300),
 };
 
-const RECIPIENT = "+61412345678";
-const BODY = "Switchboard benchmark: your appointment is confirmed for 10:30 tomorrow.";
 const CLICKSEND_AUTH = `Basic ${Buffer.from("demo:demo-key").toString("base64")}`;
 
 const log = (line: string) => console.log(`[bench] ${line}`);
@@ -216,86 +215,14 @@ async function measureCommitFlush(dbUrl: string) {
   return { durable_p50_ms: round(on), async_p50_ms: round(off), flush_p50_ms: round(on - off), wal_bytes_per_insert: Math.round(walPerInsert) };
 }
 
-function serviceConnection(dbUrl: string): Sql {
-  // How the functions connect (supabase/functions/_shared/db.ts; the stack gives them
-  // SWITCHBOARD_DB_URL as their own login role, directly): switchboard_functions, whose
-  // sessions start as service_role, prepared statements.
-  return postgres(functionsLoginUrl(dbUrl), {
-    max: 1,
-    prepare: true,
-    idle_timeout: 0,
-    onnotice: () => {},
-    connection: { application_name: "switchboard-bench:service_role" },
-  });
-}
-
-/**
- * One service step exactly as the functions run it (supabase/functions/_shared/db.ts
- * `step`): the login role starts as service_role with a statement_timeout within the
- * deadline, so the statement goes alone, in its own implicit transaction (checked, so a
- * misconfigured role fails the bench instead of measuring something else).
- */
-let serviceLoginChecked = false;
-async function serviceStep<T extends readonly postgres.MaybeRow[]>(
-  sql: Sql,
-  build: (tx: Sql) => postgres.PendingQuery<T>,
-): Promise<T> {
-  if (!serviceLoginChecked) {
-    const [{ role, timeout }] = await sql`select current_user as role, current_setting('statement_timeout') as timeout`;
-    if (role !== "service_role" || timeout === "0") throw new Error(`the functions' login role runs as ${role} with statement_timeout ${timeout}`);
-    serviceLoginChecked = true;
-  }
-  return await build(sql);
-}
-
-function smsSummary() {
-  return { recipient_count: 1, body_length: BODY.length, segments: 1, encoding: "gsm7" };
-}
-
-function smsResponse(operationId: string, messageId: string) {
-  return {
-    operation_id: operationId,
-    status: "succeeded",
-    sent: 1,
-    failed: 0,
-    recipients: [{ to: RECIPIENT, ok: true, status: "SUCCESS", message_id: messageId }],
-    provider_message_ids: [messageId],
-  };
-}
-
 async function benchDatabase(ctx: Context) {
   markLoad("db");
   log(`1. DB work: ${CFG.dbIterations} × (begin_tool_call + finish_tool_call) for the owner's agent and for a team member's agent, ` +
     "interleaved, vs select 1, one service_role connection");
   const svc = serviceConnection(ctx.dbUrl);
-  const begin = async (agent: BenchAgent) => {
-    // The same statement as supabase/functions/_shared/tool-call.ts, in the same step.
-    const [{ result }] = await serviceStep(svc, (tx) => tx`
-      select private.begin_tool_call(
-        p_capability => ${"clicksend_send_sms"},
-        p_user_id => ${null}::uuid,
-        p_agent_id => ${null}::uuid,
-        p_agent_key_hash => ${agent.keyHash},
-        p_connection_id => ${null}::uuid,
-        p_connection_ref => ${null},
-        p_recipients => ${[RECIPIENT]}::text[],
-        p_idempotency_key => ${null},
-        p_request_hash => ${null},
-        p_request_summary => ${tx.json(smsSummary())}::jsonb,
-        p_auth_mode => ${"agent_key"},
-        p_sender => ${null}
-      ) as result`);
-    if (!result.ok) throw new Error(`begin_tool_call refused: ${JSON.stringify(result.error)}`);
-    return result.operation_id as string;
-  };
-  const finish = async (operationId: string, messageId: string, response: unknown) => {
-    const [{ result }] = await serviceStep(svc, (tx) => tx`
-      select private.finish_tool_call(
-        ${operationId}::uuid, ${"succeeded"}, ${1}, ${[messageId]}::text[],
-        ${tx.json(response as never)}::jsonb,
-        ${null}, ${null}, ${null}::jsonb, ${12}) as result`);
-    if (!result.ok) throw new Error(`finish_tool_call refused: ${JSON.stringify(result)}`);
-  };
+  // The same statements as supabase/functions/_shared/tool-call.ts, in the same steps.
+  const begin = (agent: BenchAgent) => beginCall(svc, agent.keyHash);
+  const finish = (operationId: string, messageId: string, response: object) => finishCall(svc, operationId, messageId, response);
   const variants = [
     { id: "db_work_p50", label: "owner", agent: ctx.fx.agents.send, name: "DB work of one tool call (begin + finish), 1 M operations (p50)" },
     {

@@ -1,0 +1,104 @@
+/**
+ * `npm run bench:compare -- <database A> <database B>` — the database side of two builds
+ * on one machine, call by call.
+ *
+ * Timings on a shared machine drift by up to a factor of two within minutes, so two
+ * `npm run bench` runs cannot tell a 10 % change from the machine's mood. This alternates
+ * the two builds' calls one by one (which goes first alternates too), so drift falls on
+ * both alike, and reports each side's p50 and B ÷ A:
+ *   - DB work: begin_tool_call + finish_tool_call of the owner's sender and of the team
+ *     member's sender (rows 1 and 14: the same statements, durable commits included);
+ *   - discovery: list_tools_for_caller of the two 20-grant agents (rows 5 and 15, without
+ *     the HTTP and the rendering).
+ * Each database is one a bench left behind: in each checkout,
+ *   BENCH_DATABASE=<name> npm run bench -- --only db
+ * (same generator, so the same data; the bench resets only the database it names). Both
+ * sides' calls go through the functions' login role with prepared statements
+ * (bench/lib/calls.ts). BENCH_COMPARE_N sets the calls per side and measurement (default
+ * 1 500, after 150 warm-up). A same-database run (A = B) shows the method's own noise.
+ */
+import { randomUUID } from "node:crypto";
+import postgres, { type Sql } from "postgres";
+import { resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
+import { beginCall, finishCall, listToolsCall, serviceConnection } from "./lib/calls.ts";
+import { nowMs, round, summarize } from "./lib/stats.ts";
+
+const [nameA, nameB] = process.argv.slice(2).filter((a) => a !== "--");
+for (const name of [nameA, nameB]) {
+  if (!name || !/^[a-z_][a-z0-9_]*$/.test(name)) {
+    console.error("usage: npm run bench:compare -- <database A> <database B> (plain lower-case names of databases a bench left behind)");
+    process.exit(2);
+  }
+}
+const N = Number(process.env.BENCH_COMPARE_N ?? 1_500);
+const WARMUP = Math.ceil(N / 10);
+
+/** The fixture's agents whose calls are compared, by the names bench/lib/fixture.ts gives them. */
+const AGENTS = {
+  owner: "bench sender",
+  member: "bench member sender",
+  discovery: "bench discovery",
+  memberDiscovery: "bench member discovery",
+} as const;
+type AgentKey = keyof typeof AGENTS;
+
+interface Side {
+  name: string;
+  sql: Sql;
+  keyHashes: Record<AgentKey, string>;
+}
+
+async function open(name: string): Promise<Side> {
+  // The server the bench uses (DATABASE_URL, else the local one), this database on it.
+  const url = process.env.DATABASE_URL ? withDatabase(process.env.DATABASE_URL, name) : await resolveDatabaseUrl(name);
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    const rows = await admin<{ name: string; key_hash: string }[]>`
+      select a.name, k.key_hash from public.agents a join public.agent_keys k on k.agent_id = a.id and k.revoked_at is null
+      where a.name in ${admin(Object.values(AGENTS))}`;
+    const byName = new Map(rows.map((r) => [r.name, r.key_hash]));
+    const keyHashes = Object.fromEntries(Object.entries(AGENTS).map(([key, agent]) => {
+      const hash = byName.get(agent);
+      if (!hash) throw new Error(`database ${name} has no agent "${agent}": prepare it with BENCH_DATABASE=${name} npm run bench -- --only db`);
+      return [key, hash];
+    })) as Record<AgentKey, string>;
+    return { name, sql: serviceConnection(url), keyHashes };
+  } finally {
+    await admin.end({ timeout: 2 });
+  }
+}
+
+/** Runs `call` on both sides, alternating one by one; the p50 of each side and B ÷ A. */
+async function alternate(label: string, sides: [Side, Side], call: (side: Side) => Promise<void>) {
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < WARMUP + N; i++) {
+    for (const s of i % 2 === 0 ? [0, 1] : [1, 0]) {
+      const t = nowMs();
+      await call(sides[s]);
+      if (i >= WARMUP) times[s].push(nowMs() - t);
+    }
+  }
+  const [a, b] = times.map((t) => summarize(t).p50);
+  return { measurement: label, a_p50_ms: round(a), b_p50_ms: round(b), b_over_a: round(b / a, 3) };
+}
+
+const sides: [Side, Side] = [await open(nameA), await open(nameB)];
+try {
+  const results = [];
+  for (const [label, agent] of [["DB work, owner's agent (begin + finish)", "owner"], ["DB work, member's agent (begin + finish)", "member"]] as const) {
+    results.push(await alternate(label, sides, async (side) => {
+      const operationId = await beginCall(side.sql, side.keyHashes[agent]);
+      await finishCall(side.sql, operationId, randomUUID().toUpperCase());
+    }));
+  }
+  for (const [label, agent] of [["discovery, personal workspace (list_tools_for_caller)", "discovery"],
+    ["discovery, member of a team (list_tools_for_caller)", "memberDiscovery"]] as const) {
+    results.push(await alternate(label, sides, async (side) => {
+      await listToolsCall(side.sql, side.keyHashes[agent]);
+    }));
+  }
+  console.log(`A = ${nameA}, B = ${nameB}; ${N} calls per side and measurement, alternating, after ${WARMUP} warm-up`);
+  console.table(results);
+} finally {
+  await Promise.all(sides.map((s) => s.sql.end({ timeout: 2 })));
+}

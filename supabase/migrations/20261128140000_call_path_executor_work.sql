@@ -11,8 +11,10 @@
  *     values (PostgreSQL's choice for some of them) was planned again on every call;
  *   - discovery reads today's and this month's counter of each right by the counter's
  *     whole key. It used to find them among all of the subject's counters, one row per
- *     day of use, so a grant's tool list grew slower with every day it had been used.
- * `npm run bench` measures the effect (docs/benchmarks.md).
+ *     day of use, so a grant's tool list grew slower with every day it had been used;
+ *   - a workspace's counters are indexed by period too: the dashboard's usage page reads
+ *     those since the start of a month, not every counter the workspace ever had.
+ * `npm run bench` and `npm run bench:compare` measure the effect (docs/benchmarks.md).
  */
 
 -- ---- Section - Value rules as domains ----
@@ -56,6 +58,11 @@ alter table public.usage_counters
     alter column subject type public.usage_subject,
     alter column period type public.usage_period,
     alter column used type public.usage_count;
+
+-- A workspace's counters of a period (the dashboard's usage page: since the start of a
+-- month), without reading the counters of every earlier day; it serves the foreign key too.
+create index usage_counters_workspace_id_period_start_idx on public.usage_counters (workspace_id, period_start);
+drop index public.usage_counters_workspace_id_idx;
 
 -- ---- Section - Begin and finish ----
 

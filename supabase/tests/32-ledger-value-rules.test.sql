@@ -2,13 +2,13 @@
  * The ledger's and the usage counters' value rules are domains (migration
  * call_path_executor_work): every value outside them is refused with 23514 as the table
  * CHECK constraints refused it, on insert and on update, and no table CHECK constraint
- * is left on either table to be planned again by every write. Begin and finish run with
- * generic plans. Discovery reads today's and this month's counter of a right among a long
+ * is left on either table to be planned again by every write. A workspace's counters are
+ * indexed by period start. Begin and finish run with generic plans. Discovery reads today's and this month's counter of a right among a long
  * history of counters, and reports what is left from those two only.
  */
 begin;
 set local search_path = extensions, public;
-select plan(36);
+select plan(38);
 
 -- ---- The rules are domains, not table constraints -----------------------------------------------
 select domain_type_is('public', 'operation_status', 'text', 'operation_status is a domain over text');
@@ -26,6 +26,11 @@ select col_type_is('public', 'usage_counters', 'used', 'usage_count', 'usage_cou
 select is_empty($$ select conname from pg_catalog.pg_constraint
                    where contype = 'c' and conrelid in ('public.operations'::regclass, 'public.usage_counters'::regclass) $$,
     'no table CHECK constraint is left on operations or usage_counters');
+
+-- ---- A workspace's counters by period ----------------------------------------------------------
+select has_index('public', 'usage_counters', 'usage_counters_workspace_id_period_start_idx', array['workspace_id', 'period_start'],
+    'a workspace''s counters are indexed by period start (the usage page reads one month, not all history)');
+select hasnt_index('public', 'usage_counters', 'usage_counters_workspace_id_idx', '... which replaces the index on workspace_id alone');
 
 -- ---- Every value outside a rule is refused (23514), on insert and on update ---------------------
 select from tests.seed_world();

@@ -12,6 +12,7 @@
  *   - discovery reads today's and this month's counter of each right by the counter's
  *     whole key. It used to find them among all of the subject's counters, one row per
  *     day of use, so a grant's tool list grew slower with every day it had been used;
+ *     and it builds the accounts' limits objects only for the format that shows them;
  *   - a workspace's counters are indexed by period too: the dashboard's usage page reads
  *     those since the start of a month, not every counter the workspace ever had.
  * `npm run bench` and `npm run bench:compare` measure the effect (docs/benchmarks.md).
@@ -209,11 +210,14 @@ begin
                case when count(distinct u.provider) = 1 then min(u.provider) end as provider,
                case when count(*) = 1 then (array_agg(u.connection_id))[1] end as connection_id,
                case when count(*) = 1 then min(u.connection_name) end as connection_name,
+               -- Aggregates run whatever the CASE picks: the filters skip building the
+               -- limits objects for the formats that leave them out.
                case when not p_limits then null
-                    when count(*) = 1 then (array_agg(u.limits_json))[1]
+                    when count(*) = 1 then (array_agg(u.limits_json) filter (where p_limits))[1]
                     else json_build_object('accounts', json_agg(json_build_object(
                              'connection_id', u.connection_id, 'connection_name', u.connection_name, 'limits', u.limits_json)
-                             order by u.route_position nulls last, u.connection_created_at, u.connection_id)) end as limits
+                             order by u.route_position nulls last, u.connection_created_at, u.connection_id)
+                             filter (where p_limits)) end as limits
         from usable u
         group by u.capability_key
         union all

@@ -43,7 +43,6 @@ const AGENTS = {
 type AgentKey = keyof typeof AGENTS;
 
 interface Side {
-  name: string;
   sql: Sql;
   keyHashes: Record<AgentKey, string>;
 }
@@ -62,7 +61,7 @@ async function open(name: string): Promise<Side> {
       if (!hash) throw new Error(`database ${name} has no agent "${agent}": prepare it with BENCH_DATABASE=${name} npm run bench -- --only db`);
       return [key, hash];
     })) as Record<AgentKey, string>;
-    return { name, sql: serviceConnection(url), keyHashes };
+    return { sql: serviceConnection(url), keyHashes };
   } finally {
     await admin.end({ timeout: 2 });
   }

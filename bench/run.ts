@@ -220,9 +220,6 @@ async function benchDatabase(ctx: Context) {
   log(`1. DB work: ${CFG.dbIterations} × (begin_tool_call + finish_tool_call) for the owner's agent and for a team member's agent, ` +
     "interleaved, vs select 1, one service_role connection");
   const svc = serviceConnection(ctx.dbUrl);
-  // The same statements as supabase/functions/_shared/tool-call.ts, in the same steps.
-  const begin = (agent: BenchAgent) => beginCall(svc, agent.keyHash);
-  const finish = (operationId: string, messageId: string, response: object) => finishCall(svc, operationId, messageId, response);
   const variants = [
     { id: "db_work_p50", label: "owner", agent: ctx.fx.agents.send, name: "DB work of one tool call (begin + finish), 1 M operations (p50)" },
     {
@@ -253,11 +250,12 @@ async function benchDatabase(ctx: Context) {
       for (const v of i % 2 === 0 ? variants : [...variants].reverse()) {
         const messageId = randomUUID().toUpperCase();
         t = nowMs();
-        const operationId = await begin(v.agent);
+        // The same statements as supabase/functions/_shared/tool-call.ts, in the same steps.
+        const operationId = await beginCall(svc, v.agent.keyHash);
         const b = nowMs() - t;
         const response = smsResponse(operationId, messageId);
         t = nowMs();
-        await finish(operationId, messageId, response);
+        await finishCall(svc, operationId, messageId, response);
         const f = nowMs() - t;
         if (keep) {
           samples[v.label].begins.push(b);

@@ -39,12 +39,13 @@
  * Filler connections have no Vault secret (nothing ever sends through them). The load
  * runs with session_replication_role = replica, which skips FK checks and every trigger
  * (the personal-workspace trigger, the grant and principal checks, the deferred
- * default-mail rule), so the rows are made consistent by construction: every composite
- * FK points into the same workspace, member permissions to existing memberships, an
- * agent's principal is a member of its workspace, a member's grant never exceeds what
- * they hold, grants on deleted connections are revoked (as delete_connection leaves
- * them). CHECK constraints and unique indexes are enforced as usual. VACUUM ANALYZE
- * afterwards leaves the tables in the steady state autovacuum would.
+ * default-mail rule, the workspace's tool listing version), so the rows are made
+ * consistent by construction: every composite FK points into the same workspace, member
+ * permissions to existing memberships, an agent's principal is a member of its workspace,
+ * a member's grant never exceeds what they hold, grants on deleted connections are
+ * revoked (as delete_connection leaves them), every workspace has its listing version.
+ * CHECK constraints and unique indexes are enforced as usual. VACUUM ANALYZE afterwards
+ * leaves the tables in the steady state autovacuum would.
  */
 import type { Sql } from "postgres";
 import { nowMs, round } from "./stats.ts";
@@ -135,6 +136,9 @@ export async function generateData(sql: Sql, spec: DataSpec, log: (line: string)
       select personal_ws, 'filler-' || n, true, id, created, created from bench_u
       union all
       select id, 'Team ' || team, false, owner_id, created + interval '1 day', created + interval '1 day' from bench_t;
+      -- What the workspaces' insert trigger gives each one: its tool listing version.
+      insert into private.tool_listing_versions (workspace_id)
+      select personal_ws from bench_u union all select id from bench_t;
 
       -- Team memberships (the fixture's team included): workspace, user, role, rank, owner.
       create temp table bench_m on commit drop as
@@ -521,6 +525,8 @@ export async function checkData(sql: Sql, log: (line: string) => void): Promise<
            join public.agents a on a.id = k.agent_id where k.workspace_id <> a.workspace_id or k.created_by is distinct from a.user_id`],
         ["connections without their webhook token in the same workspace", `select count(*) from public.connections c
            where not exists (select 1 from public.connection_webhooks w where w.connection_id = c.id and w.workspace_id = c.workspace_id)`],
+        ["workspaces without their tool listing version", `select count(*) from public.workspaces w
+           where not exists (select 1 from private.tool_listing_versions v where v.workspace_id = w.id)`],
         ["connections not created by an owner or admin of their workspace", `select count(*) from public.connections c
            where not exists (select 1 from public.workspace_members m where m.workspace_id = c.workspace_id
                              and m.user_id = c.created_by and m.role in ('owner', 'admin'))`],

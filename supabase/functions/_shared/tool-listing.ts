@@ -132,9 +132,45 @@ export async function listToolsJson(caller: Caller, format: ToolFormat): Promise
   }
 }
 
-/** The caller's tools as objects (MCP needs them parsed). */
-export async function listTools(caller: Caller, format: ToolFormat): Promise<unknown[]> {
-  return JSON.parse(await listToolsJson(caller, format));
+/** How many callers' last parsed lists an isolate keeps (each a few tens of kB). */
+const PARSED_LISTS_KEPT = 32;
+/** Per caller and format, the last list text and its parse, frozen: it is handed to every request that gets the same text. */
+const parsedLists = new Map<string, { json: string; tools: readonly unknown[] }>();
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === "object" && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const inner of Object.values(value)) deepFreeze(inner);
+  }
+  return value;
+}
+
+function callerKey(caller: Caller, format: ToolFormat): string {
+  switch (caller.mode) {
+    case "agent_key":
+      return `key:${caller.agentKeyHash}:${format}`;
+    case "service":
+      return `service:${caller.userId}:${caller.agentId}:${format}`;
+    default:
+      return `user:${caller.userId}:${"agentId" in caller ? caller.agentId : ""}:${format}`;
+  }
+}
+
+/**
+ * The caller's tools as objects (MCP needs them parsed), read-only. While the list's text
+ * is the same as last time (the database served it from its cache), the last parse is
+ * handed out again: parsing tens of kB of schemas was a good part of an MCP tools/list.
+ */
+export async function listTools(caller: Caller, format: ToolFormat): Promise<readonly unknown[]> {
+  const json = await listToolsJson(caller, format);
+  const key = callerKey(caller, format);
+  const last = parsedLists.get(key);
+  const tools = last?.json === json ? last.tools : deepFreeze(JSON.parse(json) as unknown[]);
+  // Re-inserted, so the least recently listed caller is the one let go.
+  parsedLists.delete(key);
+  parsedLists.set(key, { json, tools });
+  if (parsedLists.size > PARSED_LISTS_KEPT) parsedLists.delete(parsedLists.keys().next().value!);
+  return tools;
 }
 
 /** "clicksend_send_sms__1a2b3c4d" → capability and connection-id prefix. */

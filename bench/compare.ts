@@ -9,7 +9,9 @@
  *   - DB work: begin_tool_call + finish_tool_call of the owner's sender and of the team
  *     member's sender (rows 1 and 14: the same statements, durable commits included);
  *   - discovery: list_tools_for_caller of the two 20-grant agents (rows 5 and 15, without
- *     the HTTP and the rendering).
+ *     the HTTP and the rendering), as listed again and again (a build with the discovery
+ *     cache serves these from it) and built afresh (rows 26 and 27: before each call, not
+ *     timed, the agent's workspace's listing version is bumped where the build has one).
  * Each database is one a bench left behind: in each checkout,
  *   BENCH_DATABASE=<name> npm run bench -- --only db
  * (same generator, so the same data; the bench resets only the database it names). Both
@@ -44,7 +46,11 @@ type AgentKey = keyof typeof AGENTS;
 
 interface Side {
   sql: Sql;
+  /** The database's owner, for what the calls' login role may not do (bumping a listing version). */
+  admin: Sql;
   keyHashes: Record<AgentKey, string>;
+  /** Whether the build has the discovery cache (migration discovery_cache). */
+  hasListingCache: boolean;
 }
 
 async function open(name: string): Promise<Side> {
@@ -52,6 +58,7 @@ async function open(name: string): Promise<Side> {
   const url = process.env.DATABASE_URL ? withDatabase(process.env.DATABASE_URL, name) : await resolveDatabaseUrl(name);
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   try {
+    const [{ cache }] = await admin`select to_regclass('private.tool_listing_versions') is not null as cache`;
     const rows = await admin<{ name: string; key_hash: string }[]>`
       select a.name, k.key_hash from public.agents a join public.agent_keys k on k.agent_id = a.id and k.revoked_at is null
       where a.name in ${admin(Object.values(AGENTS))}`;
@@ -61,17 +68,30 @@ async function open(name: string): Promise<Side> {
       if (!hash) throw new Error(`database ${name} has no agent "${agent}": prepare it with BENCH_DATABASE=${name} npm run bench -- --only db`);
       return [key, hash];
     })) as Record<AgentKey, string>;
-    return { sql: serviceConnection(url), keyHashes };
-  } finally {
+    return { sql: serviceConnection(url), admin, keyHashes, hasListingCache: cache };
+  } catch (error) {
     await admin.end({ timeout: 2 });
+    throw error;
   }
 }
 
-/** Runs `call` on both sides, alternating one by one; the p50 of each side and B ÷ A. */
-async function alternate(label: string, sides: [Side, Side], call: (side: Side) => Promise<void>) {
+/** What every change to an agent's rights does to its cached listing: bumps its workspace's listing version. */
+async function bumpListingVersion(side: Side, agent: AgentKey): Promise<void> {
+  if (!side.hasListingCache) return;
+  await side.admin`update private.tool_listing_versions set version = version + 1
+                   where workspace_id = (select a.workspace_id from public.agents a where a.name = ${AGENTS[agent]})`;
+}
+
+/**
+ * Runs `call` on both sides, alternating one by one (`before` each call, not timed); the
+ * p50 of each side and B ÷ A.
+ */
+async function alternate(label: string, sides: [Side, Side], call: (side: Side) => Promise<void>,
+  before: (side: Side) => Promise<void> = async () => {}) {
   const times: [number[], number[]] = [[], []];
   for (let i = 0; i < WARMUP + N; i++) {
     for (const s of i % 2 === 0 ? [0, 1] : [1, 0]) {
+      await before(sides[s]);
       const t = nowMs();
       await call(sides[s]);
       if (i >= WARMUP) times[s].push(nowMs() - t);
@@ -95,9 +115,12 @@ try {
     results.push(await alternate(label, sides, async (side) => {
       await listToolsCall(side.sql, side.keyHashes[agent]);
     }));
+    results.push(await alternate(`${label}, built afresh`, sides, async (side) => {
+      await listToolsCall(side.sql, side.keyHashes[agent]);
+    }, (side) => bumpListingVersion(side, agent)));
   }
   console.log(`A = ${nameA}, B = ${nameB}; ${N} calls per side and measurement, alternating, after ${WARMUP} warm-up`);
   console.table(results);
 } finally {
-  await Promise.all(sides.map((s) => s.sql.end({ timeout: 2 })));
+  await Promise.all(sides.flatMap((s) => [s.sql.end({ timeout: 2 }), s.admin.end({ timeout: 2 })]));
 }

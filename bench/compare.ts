@@ -10,8 +10,9 @@
  *     member's sender (rows 1 and 14: the same statements, durable commits included);
  *   - discovery: list_tools_for_caller of the two 20-grant agents (rows 5 and 15, without
  *     the HTTP and the rendering), as listed again and again (a build with the discovery
- *     cache serves these from it) and built afresh (rows 26 and 27: before each call, not
- *     timed, the agent's workspace's listing version is bumped where the build has one).
+ *     cache serves these from it) and built afresh (rows 26 and 27: before each call of
+ *     either side, not timed, the agent's workspace's listing version is bumped in every
+ *     build that has one).
  * Each database is one a bench left behind: in each checkout,
  *   BENCH_DATABASE=<name> npm run bench -- --only db
  * (same generator, so the same data; the bench resets only the database it names). Both
@@ -87,11 +88,11 @@ async function bumpListingVersion(side: Side, agent: AgentKey): Promise<void> {
  * p50 of each side and B ÷ A.
  */
 async function alternate(label: string, sides: [Side, Side], call: (side: Side) => Promise<void>,
-  before: (side: Side) => Promise<void> = async () => {}) {
+  before: () => Promise<void> = async () => {}) {
   const times: [number[], number[]] = [[], []];
   for (let i = 0; i < WARMUP + N; i++) {
     for (const s of i % 2 === 0 ? [0, 1] : [1, 0]) {
-      await before(sides[s]);
+      await before();
       const t = nowMs();
       await call(sides[s]);
       if (i >= WARMUP) times[s].push(nowMs() - t);
@@ -115,9 +116,13 @@ try {
     results.push(await alternate(label, sides, async (side) => {
       await listToolsCall(side.sql, side.keyHashes[agent]);
     }));
+    // Every side that has a listing version gets it bumped before either side's call, so
+    // both sides' calls follow the same write (and its commit) on the machine.
     results.push(await alternate(`${label}, built afresh`, sides, async (side) => {
       await listToolsCall(side.sql, side.keyHashes[agent]);
-    }, (side) => bumpListingVersion(side, agent)));
+    }, async () => {
+      for (const side of sides) await bumpListingVersion(side, agent);
+    }));
   }
   console.log(`A = ${nameA}, B = ${nameB}; ${N} calls per side and measurement, alternating, after ${WARMUP} warm-up`);
   console.table(results);

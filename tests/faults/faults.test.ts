@@ -2,7 +2,8 @@
  * Reliability from the fault's side, on a throwaway cluster (never the machine's shared
  * server) with the whole local stack on top of it:
  *  - the database backend is terminated between the provider call and finish;
- *  - PostgreSQL crashes right after finish answered;
+ *  - PostgreSQL crashes right after finish answered (and empties the unlogged discovery
+ *    cache);
  *  - the database stops between the provider call and finish and stays down;
  *  - the database stops under load, then comes back;
  *  - the functions host is SIGKILLed between the provider call and finish.
@@ -88,6 +89,15 @@ async function send(text: string, opts: { key?: string; functionsUrl?: string } 
   let body: any = raw;
   try { body = JSON.parse(raw); } catch { /* kept as text */ }
   return { status: res.status, body, headers: res.headers, ms: Date.now() - started };
+}
+
+/** The agent's tool list (raw: entries with their limits objects), as the agent lists it. */
+async function listedTools() {
+  const res = await fetch(`${stack.status.FUNCTIONS_URL}/agent-tools?format=raw`, {
+    headers: { Authorization: `Bearer ${agentKey}` },
+    signal: AbortSignal.timeout(10_000),
+  });
+  return { status: res.status, body: (await res.json()) as { tools: Array<{ name: string; limits: Record<string, unknown> }> } };
 }
 
 /** An RPC as an app's anon client makes it, through the gateway and the PostgREST stand-in. */
@@ -176,7 +186,7 @@ describe("faults between the provider call and finish", () => {
     expect(await delivered(text)).toBe(1);
   });
 
-  it("PostgreSQL crashes right after finish answered: the recorded outcome survives (finish's commit is on disk before the answer)", async () => {
+  it("PostgreSQL crashes right after finish answered: the recorded outcome survives (finish's commit is on disk before the answer), and the emptied discovery cache builds the same list again", async () => {
     // The WAL writer would flush a commit that did not wait for the disk within its delay;
     // at its longest (10 s), only a commit that waited survives the crash below.
     await admin.unsafe("alter system set wal_writer_delay = '10s'");
@@ -187,6 +197,10 @@ describe("faults between the provider call and finish", () => {
       const res = await send(text);
       expect(res.status).toBe(200);
       expect(res.body.status).toBe("succeeded");
+      const listed = await listedTools();
+      expect(listed.status).toBe(200);
+      const [{ cached }] = await admin`select count(*)::int as cached from private.tool_listings`;
+      expect(cached, "the listing is kept in the discovery cache").toBeGreaterThan(0);
       await admin.end({ timeout: 1 });
       cluster.crash();
       cluster.start();
@@ -198,6 +212,18 @@ describe("faults between the provider call and finish", () => {
       expect(row.provider_message_ids).toEqual(res.body.provider_message_ids);
       expect(await usedToday()).toBe(before + 1);
       expect(await delivered(text)).toBe(1);
+
+      // The cache is unlogged: recovery empties it, and the next listing is built afresh,
+      // the same as before the crash (the counters it shows were on disk).
+      const [{ kept }] = await admin`select count(*)::int as kept from private.tool_listings`;
+      expect(kept).toBe(0);
+      const again = await until(async () => {
+        const answer = await listedTools();
+        return answer.status === 200 && answer;
+      }, 10_000, "a tool list after the crash");
+      expect(again.body).toEqual(listed.body);
+      const sms = again.body.tools.find((t) => t.name === "sms_send");
+      expect(sms?.limits.remaining_today).toBe(1000 - (before + 1));
     } finally {
       // Best effort: a failure above may have left no connection to reset it with.
       await admin.unsafe("alter system reset wal_writer_delay").then(() => admin`select pg_reload_conf()`).catch(() => {});

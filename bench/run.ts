@@ -571,6 +571,12 @@ async function alternateWithTrivial(
   return { measured, baseline };
 }
 
+/** What every change to an agent's rights does to its cached tool listing: bumps its workspace's listing version. */
+async function bumpListingVersion(ctx: Context, agent: BenchAgent): Promise<void> {
+  await ctx.admin`update private.tool_listing_versions set version = version + 1
+                  where workspace_id = (select a.workspace_id from public.agents a where a.id = ${agent.id}::uuid)`;
+}
+
 async function benchDiscovery(ctx: Context) {
   markLoad("discovery");
   const variants = [
@@ -671,9 +677,7 @@ async function discoveryRow(
   // each request the agent's workspace's listing version is bumped, which is what every
   // such change does (private.bump_tool_listing_version).
   const rebuiltN = Math.ceil(CFG.discoveryIterations / 2);
-  const rebuilt = await alternateWithTrivial(ctx, rebuiltN, listing, check, () => ctx.admin`
-    update private.tool_listing_versions set version = version + 1
-    where workspace_id = (select a.workspace_id from public.agents a where a.id = ${v.agent.id}::uuid)`);
+  const rebuilt = await alternateWithTrivial(ctx, rebuiltN, listing, check, () => bumpListingVersion(ctx, v.agent));
 
   const m = summarize(served.measured);
   const b = summarize(served.baseline);
@@ -741,8 +745,7 @@ async function discoveryRow(
     const stmt = `select private.list_tools_for_caller(null, null, $1, 'openai', p_entries => true) as result`;
     await session.run(stmt, [v.agent.keyHash]);
     captures.push((await session.capture(`${v.capture}, served from the cache`, stmt, [v.agent.keyHash])).capture);
-    await ctx.admin`update private.tool_listing_versions set version = version + 1
-                    where workspace_id = (select a.workspace_id from public.agents a where a.id = ${v.agent.id}::uuid)`;
+    await bumpListingVersion(ctx, v.agent);
     captures.push((await session.capture(`${v.capture}, built afresh`, stmt, [v.agent.keyHash])).capture);
   } finally {
     await session.close();

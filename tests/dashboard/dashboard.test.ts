@@ -70,7 +70,8 @@ describe("dashboard", () => {
     const p = await context.newPage();
     await p.goto("/");
     await p.waitForURL(/\/sign-in$/);
-    await expect(p.getByRole("heading", { name: "Sign in to Switchboard" }).isVisible()).resolves.toBe(true);
+    // The URL changes before React commits the page: wait for the heading (isVisible does not wait).
+    await p.getByRole("heading", { name: "Sign in to Switchboard" }).waitFor({ state: "visible" });
     await shot(p, "sign-in");
     await p.getByRole("textbox", { name: "E-mail", exact: true }).fill(owner.email);
     await p.getByRole("textbox", { name: "Password", exact: true }).fill("not-the-password");
@@ -89,7 +90,7 @@ describe("dashboard", () => {
     for (const name of ["Overview", "Agents", "Connections", "Numbers", "Routes", "Members", "Activity", "Usage", "Audit"]) {
       expect(await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name, exact: true }).isVisible()).toBe(true);
     }
-    expect(await page.getByText("Your personal workspace").isVisible()).toBe(true);
+    await page.getByText("Your personal workspace").waitFor({ state: "visible" });
   });
 
   it("connects ClickSend from the form generated from its config schema, tests it, and shows its webhook URLs", async () => {

@@ -139,7 +139,7 @@ $$, $$ values ('log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,int
               ('private.fail_over_tool_call(uuid,text,text,integer,text,integer)'),
               ('private.finish_tool_call(uuid,text,integer,text[],jsonb,text,text,jsonb,integer)'),
               ('private.is_email_address(text)'),
-              ('private.list_tools_for_caller(uuid,uuid,text,text,boolean)'),
+              ('private.list_tools_for_caller(uuid,uuid,text,text,boolean,boolean)'),
               ('private.log_smtp_operation(uuid,uuid,uuid,text,jsonb,jsonb,text,text,integer,integer)'),
               ('private.operations_to_reconcile(text,integer)'), ('private.reconcile_pending_operations()'),
               ('private.record_connection_test(uuid,boolean,text,uuid,jsonb)'),

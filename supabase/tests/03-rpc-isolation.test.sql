@@ -321,7 +321,7 @@ create temporary table service_only on commit drop as
         'private.fail_over_tool_call(uuid, text, text, integer, text, integer)',
         'private.finish_tool_call(uuid, text, integer, text[], jsonb, text, text, jsonb, integer)',
         'private.is_email_address(text)',
-        'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
+        'private.list_tools_for_caller(uuid, uuid, text, text, boolean, boolean)',
         'private.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)',
         'private.operations_to_reconcile(text, integer)',
         'private.reconcile_pending_operations()',
@@ -360,7 +360,7 @@ from unnest(array[
     'private.sync_phone_numbers(uuid, uuid, jsonb, jsonb)',
     'private.webhook_connection_secrets(text, text)',
     'private.record_connection_test(uuid, boolean, text, uuid, jsonb)',
-    'private.list_tools_for_caller(uuid, uuid, text, text, boolean)',
+    'private.list_tools_for_caller(uuid, uuid, text, text, boolean, boolean)',
     'private.agent_tools(uuid, text)',
     'public.log_smtp_operation(uuid, uuid, uuid, text, jsonb, jsonb, text, text, integer, integer)']) f;
 

@@ -5,11 +5,13 @@
  * revoked or changed, a connection renamed, an agent disabled, a member's permission
  * narrowed, a member removed, a route, a capability, expiry), the next listing equals a
  * freshly built one and differs from the one before; a change in another workspace leaves
- * the cached listing in place. Nobody but the owner reads or calls the cache.
+ * the cached listing in place. A listing asked for a scope check only (p_current_counts false)
+ * may be one whose counts of what is left moved since, never one whose tools changed. Nobody
+ * but the owner reads or calls the cache.
  */
 begin;
 set local search_path = extensions, public;
-select plan(52);
+select plan(60);
 
 select from tests.seed_world();
 select from tests.seed_team();
@@ -36,6 +38,12 @@ $$;
 create function pg_temp.cached_at(p_agent text) returns tid
 language sql security definer as $$
     select c.ctid from private.tool_listings c where c.agent_id = tests.world(p_agent)::uuid and c.with_limits
+$$;
+/** The listing for a scope check (p_current_counts false). */
+create function pg_temp.scope_listing(p_key text) returns jsonb
+language sql as $$
+    select private.list_tools_for_caller(p_agent_key_hash => tests.world(p_key), p_format => 'raw', p_entries => true,
+                                         p_current_counts => false)::jsonb
 $$;
 /** One tool's description in a listing. */
 create function pg_temp.description(p_listing jsonb, p_tool text) returns text
@@ -107,6 +115,29 @@ select lives_ok(format($$ select private.finish_tool_call(%L, 'failed', 0, '{}',
 select matches(pg_temp.description(pg_temp.listing('h_a_key'), 'sms_send'), '100 of 100 messages left today',
     'the quota given back shows at once: 100 of 100 left today');
 select is(pg_temp.listing('h_a_key'), pg_temp.fresh('a_agent'), '... equal to a fresh listing');
+
+-- ---- For a scope check (p_current_counts false), counts that moved do not matter ------------------
+select from pg_temp.list_and_remember('h_a_key', 'a_agent', 's0');
+select tests.remember('call', private.begin_tool_call('clicksend_send_sms', p_agent_key_hash => tests.world('h_a_key'),
+    p_recipients => '{+61400000002}', p_auth_mode => 'agent_key'));
+select is(pg_temp.scope_listing('h_a_key'), tests.recall('s0'), 'for a scope check, the listing kept before a send is served after it');
+select is(pg_temp.cached_at('a_agent')::text, tests.world('s0_at'), '... from the cache, not built again');
+select is(array(select e ->> 'name' from jsonb_array_elements(tests.recall('s0')) e order by 1),
+          array(select e ->> 'name' from jsonb_array_elements(pg_temp.fresh('a_agent')) e order by 1),
+    '... listing exactly the tools a fresh listing lists');
+select matches(pg_temp.description(pg_temp.listing('h_a_key'), 'sms_send'), '99 of 100 messages left today',
+    'a listing that is shown is still built with current counts: 99 of 100 left today');
+select lives_ok(format($$ select private.finish_tool_call(%L, 'failed', 0, '{}', '{}') $$, tests.recall('call') ->> 'operation_id'),
+    'that send fails too (its quota is given back)');
+select from pg_temp.list_and_remember('h_a_key', 'a_agent', 's1');
+select tests.authenticate_as('user_a');
+select from public.update_connection(tests.world('a_clicksend')::uuid, '{"name": "A scope line"}');
+select tests.authenticate_as_service_role();
+select is(pg_temp.scope_listing('h_a_key'), pg_temp.fresh('a_agent'),
+    'for a scope check too, a change in the workspace (a connection renamed) gives a fresh listing');
+select isnt(pg_temp.cached_at('a_agent')::text, tests.world('s1_at'), '... built again, not served from the cache');
+select throws_ok(format($$ select private.list_tools_for_caller(p_agent_key_hash => %L, p_entries => true, p_current_counts => false) $$,
+                        'no-such-key-hash'), 'PT401', 'invalid agent key', '... and an unknown key is refused (PT401) as on every listing');
 
 -- ---- Changes in the workspace --------------------------------------------------------------------
 select from pg_temp.list_and_remember('h_a_key', 'a_agent', 'l2');

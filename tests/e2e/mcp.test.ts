@@ -163,6 +163,27 @@ describe("MCP over Streamable HTTP", () => {
     expect(result.structuredContent).toMatchObject({ status: "succeeded" });
   });
 
+  it("a tools/call after a send checks scopes on the kept listing; tools/list then counts the send", async () => {
+    const { agent, key: own } = await agentWithKey(c.user, [{ connectionId: c.clicksend.id, scopes: ["sms", "balance"], dailySendLimit: 10 }], "mcp scope agent");
+    const client = await connect(own);
+    const smsDescription = async () => (await client.listTools()).tools.find((t) => t.name === "sms_send")!.description;
+    /** When the agent's MCP listing (no limits objects) was last built. */
+    const builtAt = async () => (await adminSql()`
+      select built_at from private.tool_listings where agent_id = ${agent.id} and not with_limits`)[0]?.built_at as Date | undefined;
+    expect(await smsDescription()).toContain("10 of 10 messages left today");
+    const sent: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61412000108"], body: `MCP scope ${randomUUID().slice(0, 8)}` } });
+    expect(sent.isError ?? false, text(sent)).toBe(false);
+    const before = await builtAt();
+    expect(before).toBeInstanceOf(Date);
+    // The send moved the grant's counter: the scope check still takes the kept listing (same tools).
+    const balance: any = await client.callTool({ name: "clicksend_get_balance", arguments: {} });
+    expect(balance.isError ?? false, text(balance)).toBe(false);
+    expect(await builtAt()).toEqual(before);
+    // A listing that is shown is built again, with the send counted.
+    expect(await smsDescription()).toContain("9 of 10 messages left today");
+    expect((await builtAt())!.getTime()).toBeGreaterThan(before!.getTime());
+  });
+
   it("a blocked recipient is an MCP tool error carrying permission_denied", async () => {
     const client = await connect(key);
     const result: any = await client.callTool({ name: "sms_send", arguments: { to: ["+61491570006"], body: "no" } });

@@ -103,12 +103,22 @@ function renderTool(entry: ToolEntry, schemas: CapabilitySchemas, format: ToolFo
   }
 }
 
+/** How a listing is wanted. */
+export interface ListingOptions {
+  /**
+   * False when only which tools are listed matters, not their texts (a scope check): on the
+   * service path a kept listing then serves even after a send moved the counts of what is
+   * left that it shows (the tools are the same). Default true.
+   */
+  currentCounts?: boolean;
+}
+
 /**
  * The caller's tools as JSON text. The user path (JWT + agent_id) gets them rendered by
  * the RLS-checked RPC; the service path (agent key; service key naming user and agent)
  * gets the entries in one round trip and renders them here with the cached schemas.
  */
-export async function listToolsJson(caller: Caller, format: ToolFormat): Promise<string> {
+export async function listToolsJson(caller: Caller, format: ToolFormat, { currentCounts = true }: ListingOptions = {}): Promise<string> {
   try {
     if (caller.mode === "user_agent") {
       const [{ tools }] = await asUser(caller.claims, (sql) =>
@@ -121,7 +131,7 @@ export async function listToolsJson(caller: Caller, format: ToolFormat): Promise
         ${caller.mode === "service" ? caller.userId : null}::uuid,
         ${caller.mode === "service" ? caller.agentId : null}::uuid,
         ${caller.mode === "agent_key" ? caller.agentKeyHash : null},
-        ${format}, p_entries => true) as entries`;
+        ${format}, p_entries => true, p_current_counts => ${currentCounts}) as entries`;
     const schemas = await capabilities([...new Set(entries.map((e) => e.capability))]);
     return `[${entries.map((e) => renderTool(e, schemas.get(e.capability)!, format)).join(",")}]`;
   } catch (error) {
@@ -161,8 +171,8 @@ function callerKey(caller: Caller, format: ToolFormat): string {
  * is the same as last time (the database served it from its cache), the last parse is
  * handed out again: parsing tens of kB of schemas was a good part of an MCP tools/list.
  */
-export async function listTools(caller: Caller, format: ToolFormat): Promise<readonly unknown[]> {
-  const json = await listToolsJson(caller, format);
+export async function listTools(caller: Caller, format: ToolFormat, options: ListingOptions = {}): Promise<readonly unknown[]> {
+  const json = await listToolsJson(caller, format, options);
   const key = callerKey(caller, format);
   const last = parsedLists.get(key);
   const tools = last?.json === json ? last.tools : deepFreeze(JSON.parse(json) as unknown[]);

@@ -97,6 +97,16 @@ async function serveLegacy(req: Request, context: CallerContext, parsedBody: unk
   return await transport.handleRequest(req, { parsedBody, authInfo });
 }
 
+/**
+ * Whether answering this body may show the tool list (tools/list, or anything but a single
+ * request). Other requests read the list only to authenticate and to check scopes, for
+ * which a kept listing whose counts of what is left have moved since will do.
+ */
+function showsToolList(body: unknown): boolean {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return true;
+  return (body as { method?: unknown }).method === "tools/list";
+}
+
 /** The tools/call this body makes, if it is one (a single JSON-RPC request). */
 function calledTool(body: unknown): string | undefined {
   if (typeof body !== "object" || body === null || Array.isArray(body)) return undefined;
@@ -133,6 +143,11 @@ Deno.serve(serveJson(async (req) => {
   const refusal = mcpTransportRefusal(req);
   if (refusal) return refusal;
   const query = Object.fromEntries(new URL(req.url).searchParams);
+  // Parsed here rather than by the SDK, so JSON-RPC bodies get the checks every body gets
+  // (no NUL, bounded nesting): hostile tool arguments never reach runTool. Read before the
+  // key is checked (the listing needs to know whether it will be shown), refused after it.
+  const body = await readJson(req).then((value) => ({ value }), (error: unknown) => ({ error }));
+  const listing = { currentCounts: "error" in body || showsToolList(body.value) };
   let caller: Caller;
   let listed: McpTool[] | undefined;
   try {
@@ -140,21 +155,21 @@ Deno.serve(serveJson(async (req) => {
     // MCP reports request failures inside a 200 (JSON-RPC errors), so an unknown, revoked
     // or expired agent key is refused here, at the HTTP layer (401), like every other
     // function. The same round trip reads the tool list, which tools/list then reuses.
-    if (caller.mode === "agent_key") listed = await listTools(caller, "mcp") as McpTool[];
+    if (caller.mode === "agent_key") listed = await listTools(caller, "mcp", listing) as McpTool[];
   } catch (error) {
     if (error instanceof ApiError && error.status === 401) return unauthorizedResponse(req, error);
     throw error;
   }
-  // Parsed here rather than by the SDK, so JSON-RPC bodies get the checks every body gets
-  // (no NUL, bounded nesting): hostile tool arguments never reach runTool.
-  const parsedBody = await readJson(req);
+  if ("error" in body) throw body.error;
+  const parsedBody = body.value;
   const tool = calledTool(parsedBody);
   if (tool !== undefined) {
-    listed ??= await listTools(caller, "mcp") as McpTool[];
+    listed ??= await listTools(caller, "mcp", listing) as McpTool[];
     const scope = await missingScope(tool, listed);
     if (scope !== undefined) return insufficientScopeResponse(req, tool, scope);
   }
-  const context: CallerContext = { caller, listed };
+  // tools/list reuses only a listing read with current counts.
+  const context: CallerContext = { caller, listed: listing.currentCounts ? listed : undefined };
   const authInfo: AuthInfo = { token: "", clientId: "switchboard-agent", scopes: [], extra: context as unknown as Record<string, unknown> };
   if (await isLegacyRequest(req, parsedBody)) return await serveLegacy(req, context, parsedBody, authInfo);
   return await modern.fetch(req, { parsedBody, authInfo });

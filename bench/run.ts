@@ -442,18 +442,13 @@ async function benchEdge(ctx: Context) {
   const d = summarize(direct);
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
   details.edge_latency = { iterations: CFG.edgeIterations, warmup: CFG.edgeWarmup, edge: ms(e), direct: ms(d), failures, cpu: edgeCpu };
-  rows.push({
+  rows.push(p50Row(e, d, {
     id: "edge_overhead_p50",
     name: "Edge path overhead, POST /clicksend/sms/send (p50)",
-    unit: "ms",
-    measured: round(e.p50),
-    baseline: round(d.p50),
-    ratio: round(e.p50 / d.p50, 2),
-    overhead: round(e.p50 - d.p50),
     budget: "< 3 ms added at p50",
     met: e.p50 - d.p50 < 3 && failed === 0,
     notes: `p95 ${e.p95.toFixed(3)} ms vs ${d.p95.toFixed(3)} ms direct.${failed ? ` ${failed} non-200 responses: ${JSON.stringify(failures)}` : ""}`,
-  });
+  }));
 
   log(`   throughput: concurrency ${CFG.throughputConcurrency} for ${CFG.throughputSeconds} s (and the fake alone for 2 s)`);
   const directPool = new HttpClient(CFG.throughputConcurrency);
@@ -494,6 +489,90 @@ async function benchEdge(ctx: Context) {
     met: rate >= 300 && run.ok === run.completed,
     notes: `${run.ok}/${run.completed} succeeded. ${cpuNote}`,
   });
+  await mcpToolsCallRow(ctx);
+}
+
+/** A latency row at p50: `measured` against `baseline` (ms), their ratio and the overhead the budget is about. */
+function p50Row(measured: Summary, baseline: Summary, row: Pick<ResultRow, "id" | "name" | "budget" | "met" | "notes">): ResultRow {
+  return {
+    id: row.id,
+    name: row.name,
+    unit: "ms",
+    measured: round(measured.p50),
+    baseline: round(baseline.p50),
+    ratio: round(measured.p50 / baseline.p50, 2),
+    overhead: round(measured.p50 - baseline.p50),
+    budget: row.budget,
+    met: row.met,
+    notes: row.notes,
+  };
+}
+
+/** The status a JSON-RPC tools/call answer reports (structuredContent.status), if any. */
+function mcpCallStatus(body: string): unknown {
+  try {
+    return (JSON.parse(body) as { result?: { structuredContent?: { status?: unknown } } }).result?.structuredContent?.status;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * An MCP tools/call sending one SMS (a 2025-era client's JSON-RPC POST) vs the same send
+ * over POST /clicksend/sms/send, alternating, both by the member sender (limits in force,
+ * so every send moves counters its tool listing shows). The difference is what MCP adds to
+ * a send: the JSON-RPC framing and the tool list read to authenticate and check scopes.
+ */
+async function mcpToolsCallRow(ctx: Context) {
+  const n = Math.ceil(CFG.edgeIterations / 2);
+  const warmup = Math.ceil(CFG.edgeWarmup / 4);
+  log(`2. MCP tools/call: ${n} × POST /mcp tools/call sms_send vs POST /clicksend/sms/send (member sender), alternating`);
+  await resetFake(ctx);
+  const key = ctx.fx.agents.memberSend.key;
+  const headers = {
+    authorization: `Bearer ${key}`,
+    "content-type": "application/json",
+    accept: "application/json, text/event-stream",
+    "mcp-protocol-version": "2025-06-18",
+  };
+  const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "sms_send", arguments: { to: [RECIPIENT], body: BODY } } });
+  const mcpClient = new HttpClient(1);
+  const restClient = new HttpClient(1);
+  const mcp: number[] = [];
+  const rest: number[] = [];
+  const failures: Record<string, number> = {};
+  const fail = (what: string) => (failures[what] = (failures[what] ?? 0) + 1);
+  try {
+    for (let i = 0; i < warmup + n; i++) {
+      let t = nowMs();
+      const r = await edgeSend(ctx, restClient, key);
+      const rt = nowMs() - t;
+      t = nowMs();
+      const m = await mcpClient.request(`${ctx.status.FUNCTIONS_URL}/mcp`, { method: "POST", headers, body });
+      const mt = nowMs() - t;
+      if (r.status !== 200) fail(`rest ${r.status} ${r.body.slice(0, 120)}`);
+      if (m.status !== 200 || mcpCallStatus(m.body) !== "succeeded") fail(`mcp ${m.status} ${m.body.slice(0, 160)}`);
+      if (i >= warmup) {
+        rest.push(rt);
+        mcp.push(mt);
+      }
+    }
+  } finally {
+    mcpClient.close();
+    restClient.close();
+  }
+  const m = summarize(mcp);
+  const r = summarize(rest);
+  const failed = Object.values(failures).reduce((a, b) => a + b, 0);
+  details.mcp_tools_call = { iterations: n, warmup, mcp: ms(m), rest: ms(r), failures };
+  rows.push(p50Row(m, r, {
+    id: "mcp_tools_call_p50",
+    name: "MCP tools/call sms_send vs POST /clicksend/sms/send, team member's agent (limits shown in its tool list) (p50)",
+    budget: "reported (what MCP adds to a send: JSON-RPC and the tool list read for the scope check)",
+    met: failed === 0,
+    notes: `p95 ${m.p95.toFixed(3)} ms vs ${r.p95.toFixed(3)} ms; ${n} sends each way after ${warmup} warm-up, every send moving the counters the agent's tool list shows.` +
+      (failed ? ` ${failed} failures: ${JSON.stringify(failures)}` : ""),
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -632,18 +711,13 @@ async function mcpToolsListRow(ctx: Context, revision: "2025-06-18" | "2026-07-2
   const m = summarize(measured);
   const b = summarize(baseline);
   details[modern ? "mcp_tools_list_2026" : "mcp_tools_list"] = { iterations: CFG.discoveryIterations, tools, measured: ms(m), baseline: ms(b), failures };
-  rows.push({
+  rows.push(p50Row(m, b, {
     id: modern ? "mcp_tools_list_2026_p50" : "mcp_tools_list_p50",
     name: `MCP tools/list${modern ? " (2026-07-28 client)" : " (2025-era client)"}, 20 grants (${tools} tools) (p50)`,
-    unit: "ms",
-    measured: round(m.p50),
-    baseline: round(b.p50),
-    ratio: round(m.p50 / b.p50, 2),
-    overhead: round(m.p50 - b.p50),
     budget: "< 2 ms at p50 over HTTP (judged on overhead)",
     met: m.p50 - b.p50 < 2 && failures === 0,
     notes: `p95 ${m.p95.toFixed(3)} ms vs ${b.p95.toFixed(3)} ms; ${failures} failures.`,
-  });
+  }));
 }
 
 /** One discovery row: GET /agent-tools?format=openai with the agent's key vs the trivial request, alternating. */
@@ -687,32 +761,22 @@ async function discoveryRow(
     iterations: CFG.discoveryIterations, tools: toolCount, response_bytes: bytes, measured: ms(m), baseline: ms(b), failures, first_failure: firstFailure || undefined, cpu,
     rebuilt: { iterations: rebuiltN, measured: ms(rm), baseline: ms(rb) },
   };
-  rows.push({
+  rows.push(p50Row(m, b, {
     id: v.id,
     name: v.name(toolCount),
-    unit: "ms",
-    measured: round(m.p50),
-    baseline: round(b.p50),
-    ratio: round(m.p50 / b.p50, 2),
-    overhead: round(m.p50 - b.p50),
     budget: "< 2 ms at p50 over HTTP (judged on overhead)",
     met: m.p50 - b.p50 < 2 && failures === 0,
     notes: `absolute p50 ${m.p50.toFixed(3)} ms (${m.p50 < 2 ? "also" : "not"} under 2 ms absolute), p95 ${m.p95.toFixed(3)} ms; response ${bytes} bytes. ` +
       "The agent's listing is served from the discovery cache while nothing it was built from changes; \"Tool discovery right after a change\" times it built afresh." +
       `${failures ? ` ${failures} failures (first: ${firstFailure}).` : ""}`,
-  });
-  rows.push({
+  }));
+  rows.push(p50Row(rm, rb, {
     id: `${v.id}_rebuilt`,
     name: `Tool discovery right after a change (listing built afresh), ${v.label === "personal" ? "personal workspace" : "member of a 50-member workspace"}, 20 grants (p50)`,
-    unit: "ms",
-    measured: round(rm.p50),
-    baseline: round(rb.p50),
-    ratio: round(rm.p50 / rb.p50, 2),
-    overhead: round(rm.p50 - rb.p50),
     budget: "reported (the first listing after a send, a grant, a permission or a connection changed)",
     met: true,
     notes: `p95 ${rm.p95.toFixed(3)} ms vs ${rb.p95.toFixed(3)} ms; ${rebuiltN} listings, each after its workspace's listing version was bumped.`,
-  });
+  }));
 
   if (v.id === "discovery_p50") {
     // What the same grants listed as one tool per capability and account (the list before
@@ -827,18 +891,13 @@ async function benchFailover(ctx: Context) {
     met: perOver - perPlain <= 1 && failures === 0,
     notes: `${n} sends each way; ${failures} failures (a send not answered 200 by the expected provider).`,
   });
-  rows.push({
+  rows.push(p50Row(f, p, {
     id: "failover_latency",
     name: "Failover: latency of an sms_send that failed over vs one that did not (p50)",
-    unit: "ms",
-    measured: round(f.p50),
-    baseline: round(p.p50),
-    ratio: round(f.p50 / p.p50, 2),
-    overhead: round(f.p50 - p.p50),
     budget: "reported (one refused provider request and one database round trip more)",
     met: failures === 0,
     notes: `p95 ${f.p95.toFixed(3)} ms vs ${p.p95.toFixed(3)} ms.`,
-  });
+  }));
 }
 
 // ---------------------------------------------------------------------------
@@ -1423,7 +1482,7 @@ async function main() {
       "concurrency_quota", "grant64_throughput", "grant64_p99", "grant64_lock_waiters", "grant64_quota",
       "db_work_member_p50", "discovery_member_p50", "grant64_member_throughput", "grant64_member_p99", "grant64_member_lock_waiters",
       "grant64_member_quota", "tool_list_size", "failover_provider_requests", "failover_latency", "mcp_tools_list_p50",
-      "mcp_tools_list_2026_p50", "db_wal_per_call", "discovery_p50_rebuilt", "discovery_member_p50_rebuilt"];
+      "mcp_tools_list_2026_p50", "db_wal_per_call", "discovery_p50_rebuilt", "discovery_member_p50_rebuilt", "mcp_tools_call_p50"];
     const rank = (id: string) => (order.includes(id) ? order.indexOf(id) : order.length);
     rows.sort((a, b) => rank(a.id) - rank(b.id));
     const env = await environment(ctx, data, (nowMs() - started) / 1000);

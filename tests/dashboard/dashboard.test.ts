@@ -88,7 +88,7 @@ describe("dashboard", () => {
     workspaceUrl = page.url().replace(/\/overview$/, "");
     await page.getByRole("heading", { level: 2 }).first().waitFor();
     for (const name of ["Overview", "Agents", "Connections", "Numbers", "Routes", "Members", "Activity", "Usage", "Audit"]) {
-      expect(await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name, exact: true }).isVisible()).toBe(true);
+      await page.getByRole("navigation", { name: "Sections" }).getByRole("link", { name, exact: true }).waitFor({ state: "visible" });
     }
     await page.getByText("Your personal workspace").waitFor({ state: "visible" });
   });
@@ -163,7 +163,7 @@ describe("dashboard", () => {
     await shown.waitFor();
     agentKey = (await shown.textContent())!.trim();
     expect(agentKey).toMatch(/^swb_agent_[A-Za-z0-9_-]{20,}$/);
-    expect(await page.getByRole("button", { name: "Copy agent key" }).isVisible()).toBe(true);
+    await page.getByRole("button", { name: "Copy agent key" }).waitFor({ state: "visible" });
     await shot(page, "agent-key");
     await page.getByRole("button", { name: "I have copied it" }).click();
     await shown.waitFor({ state: "detached" });
@@ -199,7 +199,7 @@ describe("dashboard", () => {
     await page.getByRole("table", { name: "Operations" }).getByRole("row", { name: /sms_send/ }).first().getByRole("link").click();
     await page.waitForURL(/\/activity\/[0-9a-f-]+$/);
     await page.getByRole("heading", { name: /sms_send · succeeded/ }).waitFor();
-    expect(await page.getByText("+61411111111").first().isVisible()).toBe(true);
+    await page.getByText("+61411111111").first().waitFor({ state: "visible" });
     await shot(page, "operation");
   });
 
@@ -317,7 +317,7 @@ describe("dashboard", () => {
     await agents.click();
     await phone.waitForURL(/\/agents$/);
     await phone.getByRole("heading", { name: "Agents", exact: true }).waitFor();
-    expect(await phone.getByRole("button", { name: "Open navigation" }).isVisible()).toBe(true);
+    await phone.getByRole("button", { name: "Open navigation" }).waitFor({ state: "visible" });
     // No horizontal scrolling of the page itself at 375 px.
     expect(await phone.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(375);
     await context.close();

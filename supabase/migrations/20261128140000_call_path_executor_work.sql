@@ -11,11 +11,8 @@
  *     values (PostgreSQL's choice for some of them) was planned again on every call;
  *   - discovery reads today's and this month's counter of each right by the counter's
  *     whole key. It used to find them among all of the subject's counters, one row per
- *     day of use, so a grant's tool list grew slower with every day it had been used;
- *     and it builds the accounts' limits objects only for the format that shows them;
- *   - a workspace's counters are indexed by period too: the dashboard's usage page reads
- *     those since the start of a month, not every counter the workspace ever had.
- * `npm run bench` and `npm run bench:compare` measure the effect (docs/benchmarks.md).
+ *     day of use, so a grant's tool list grew slower with every day it had been used.
+ * `npm run bench` measures the effect (docs/benchmarks.md).
  */
 
 -- ---- Section - Value rules as domains ----
@@ -59,11 +56,6 @@ alter table public.usage_counters
     alter column subject type public.usage_subject,
     alter column period type public.usage_period,
     alter column used type public.usage_count;
-
--- A workspace's counters of a period (the dashboard's usage page: since the start of a
--- month), without reading the counters of every earlier day; it serves the foreign key too.
-create index usage_counters_workspace_id_period_start_idx on public.usage_counters (workspace_id, period_start);
-drop index public.usage_counters_workspace_id_idx;
 
 -- ---- Section - Begin and finish ----
 
@@ -210,14 +202,11 @@ begin
                case when count(distinct u.provider) = 1 then min(u.provider) end as provider,
                case when count(*) = 1 then (array_agg(u.connection_id))[1] end as connection_id,
                case when count(*) = 1 then min(u.connection_name) end as connection_name,
-               -- Aggregates run whatever the CASE picks: the filters skip building the
-               -- limits objects for the formats that leave them out.
                case when not p_limits then null
-                    when count(*) = 1 then (array_agg(u.limits_json) filter (where p_limits))[1]
+                    when count(*) = 1 then (array_agg(u.limits_json))[1]
                     else json_build_object('accounts', json_agg(json_build_object(
                              'connection_id', u.connection_id, 'connection_name', u.connection_name, 'limits', u.limits_json)
-                             order by u.route_position nulls last, u.connection_created_at, u.connection_id)
-                             filter (where p_limits)) end as limits
+                             order by u.route_position nulls last, u.connection_created_at, u.connection_id)) end as limits
         from usable u
         group by u.capability_key
         union all

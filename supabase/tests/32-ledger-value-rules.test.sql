@@ -3,7 +3,8 @@
  * call_path_executor_work): every value outside them is refused with 23514 as the table
  * CHECK constraints refused it, on insert and on update, and no table CHECK constraint
  * is left on either table to be planned again by every write. A workspace's counters are
- * indexed by period start. Begin and finish run with generic plans. Discovery reads today's and this month's counter of a right among a long
+ * indexed by period start (migration usage_by_period). Begin and finish run with generic
+ * plans. Discovery reads today's and this month's counter of a right among a long
  * history of counters, and reports what is left from those two only.
  */
 begin;

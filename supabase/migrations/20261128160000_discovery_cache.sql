@@ -12,8 +12,12 @@
  *     limited right), compared with the counters as they are now: a send that moved one
  *     makes the next listing a fresh one;
  *   - the earliest expiry among the rights listed: from then on, a fresh one.
- * A cached listing is only ever served when a fresh one would be identical to it. Calls
- * are never decided by the cache: begin_tool_call reads the rights itself.
+ * A cached listing is only ever served when a fresh one would be identical to it, or, for
+ * a caller that needs only which tools are listed (MCP authenticating a key and checking a
+ * tools/call's scope: p_current_counts false), when it would list the same tools: the
+ * tools never depend on the counters (a right used up is still listed, saying 0 left), so
+ * counters that moved since do not matter there. Calls are never decided by the cache:
+ * begin_tool_call reads the rights itself.
  * The cache is an unlogged table (a cache needs no WAL; a crash empties it).
  */
 
@@ -381,9 +385,12 @@ $$;
 
 /**
  * The agent's tool entries (private.agent_tool_entries), from its cached listing when
- * nothing that listing was built from has changed, else built afresh and kept.
+ * nothing that listing was built from has changed, else built afresh and kept. With
+ * p_current_counts false, a cached listing whose counters moved since it was built is
+ * served too (the same tools; its texts may show an older count of what is left).
  */
-create function private.cached_agent_tool_entries(p_agent_id uuid, p_limits boolean) returns json
+create function private.cached_agent_tool_entries(p_agent_id uuid, p_limits boolean, p_current_counts boolean default true)
+returns json
 language plpgsql
 set search_path = ''
 as $$
@@ -401,8 +408,8 @@ begin
     join private.tool_listing_versions v on v.workspace_id = c.workspace_id and v.version = c.version
     where c.agent_id = p_agent_id and c.with_limits = p_limits
       and (c.valid_until is null or c.valid_until > now());
-    -- The counters only for a listing that is current otherwise.
-    if found and v_used = private.counters_used(v_subjects) then
+    -- The counters only for a listing that is current otherwise, and only when asked.
+    if found and (not p_current_counts or v_used = private.counters_used(v_subjects)) then
         return v_entries;
     end if;
 
@@ -435,20 +442,24 @@ begin
 end
 $$;
 
-revoke execute on function private.cached_agent_tool_entries(uuid, boolean) from public, anon, authenticated, service_role;
+revoke execute on function private.cached_agent_tool_entries(uuid, boolean, boolean) from public, anon, authenticated, service_role;
 
 -- ---- Section - Listing for the service path ----
+
+-- The signature grows (p_current_counts), so the function of migration discovery is replaced.
+drop function private.list_tools_for_caller(uuid, uuid, text, text, boolean);
 
 /**
  * Tool listing for the service path (agent key, or service key naming a member and their
  * agent): authenticates the key and lists in one round trip, in a runtime format or, with
  * p_entries, as the entries for it (private.cached_agent_tool_entries, which the functions
- * render with cached schemas). Refusals are raised: PT401 for an unknown, revoked or
+ * render with cached schemas; p_current_counts false for a caller that needs which tools
+ * are listed, not their texts). Refusals are raised: PT401 for an unknown, revoked or
  * expired key, PT404 for an agent that does not act for the named user.
  */
-create or replace function private.list_tools_for_caller(
+create function private.list_tools_for_caller(
     p_user_id uuid default null, p_agent_id uuid default null, p_agent_key_hash text default null, p_format text default 'raw',
-    p_entries boolean default false
+    p_entries boolean default false, p_current_counts boolean default true
 ) returns json
 language plpgsql
 security definer
@@ -474,8 +485,11 @@ begin
         raise exception 'agent not found' using errcode = 'PT404';
     end if;
     if p_entries then
-        return private.cached_agent_tool_entries(v_agent_id, p_format = 'raw');
+        return private.cached_agent_tool_entries(v_agent_id, p_format = 'raw', p_current_counts);
     end if;
     return private.agent_tools(v_agent_id, p_format);
 end
 $$;
+
+revoke execute on function private.list_tools_for_caller(uuid, uuid, text, text, boolean, boolean) from public, anon, authenticated;
+grant execute on function private.list_tools_for_caller(uuid, uuid, text, text, boolean, boolean) to service_role;

@@ -23,7 +23,7 @@
 import { randomUUID } from "node:crypto";
 import postgres, { type Sql } from "postgres";
 import { resolveDatabaseUrl, withDatabase } from "../packages/devstack/src/db.ts";
-import { beginCall, finishCall, listToolsCall, serviceConnection } from "./lib/calls.ts";
+import { beginCall, bumpListingVersion, finishCall, listToolsCall, serviceConnection } from "./lib/calls.ts";
 import { nowMs, round, summarize } from "./lib/stats.ts";
 
 const [nameA, nameB] = process.argv.slice(2).filter((a) => a !== "--");
@@ -50,6 +50,7 @@ interface Side {
   /** The database's owner, for what the calls' login role may not do (bumping a listing version). */
   admin: Sql;
   keyHashes: Record<AgentKey, string>;
+  agentIds: Record<AgentKey, string>;
   /** Whether the build has the discovery cache (migration discovery_cache). */
   hasListingCache: boolean;
 }
@@ -60,27 +61,22 @@ async function open(name: string): Promise<Side> {
   const admin = postgres(url, { max: 1, onnotice: () => {} });
   try {
     const [{ cache }] = await admin`select to_regclass('private.tool_listing_versions') is not null as cache`;
-    const rows = await admin<{ name: string; key_hash: string }[]>`
-      select a.name, k.key_hash from public.agents a join public.agent_keys k on k.agent_id = a.id and k.revoked_at is null
+    const rows = await admin<{ id: string; name: string; key_hash: string }[]>`
+      select a.id, a.name, k.key_hash from public.agents a join public.agent_keys k on k.agent_id = a.id and k.revoked_at is null
       where a.name in ${admin(Object.values(AGENTS))}`;
-    const byName = new Map(rows.map((r) => [r.name, r.key_hash]));
-    const keyHashes = Object.fromEntries(Object.entries(AGENTS).map(([key, agent]) => {
-      const hash = byName.get(agent);
-      if (!hash) throw new Error(`database ${name} has no agent "${agent}": prepare it with BENCH_DATABASE=${name} npm run bench -- --only db`);
-      return [key, hash];
-    })) as Record<AgentKey, string>;
-    return { sql: serviceConnection(url), admin, keyHashes, hasListingCache: cache };
+    const byName = new Map(rows.map((r) => [r.name, r]));
+    const agents = Object.entries(AGENTS).map(([key, agent]) => {
+      const row = byName.get(agent);
+      if (!row) throw new Error(`database ${name} has no agent "${agent}": prepare it with BENCH_DATABASE=${name} npm run bench -- --only db`);
+      return [key, row] as const;
+    });
+    const keyHashes = Object.fromEntries(agents.map(([key, row]) => [key, row.key_hash])) as Record<AgentKey, string>;
+    const agentIds = Object.fromEntries(agents.map(([key, row]) => [key, row.id])) as Record<AgentKey, string>;
+    return { sql: serviceConnection(url), admin, keyHashes, agentIds, hasListingCache: cache };
   } catch (error) {
     await admin.end({ timeout: 2 });
     throw error;
   }
-}
-
-/** What every change to an agent's rights does to its cached listing: bumps its workspace's listing version. */
-async function bumpListingVersion(side: Side, agent: AgentKey): Promise<void> {
-  if (!side.hasListingCache) return;
-  await side.admin`update private.tool_listing_versions set version = version + 1
-                   where workspace_id = (select a.workspace_id from public.agents a where a.name = ${AGENTS[agent]})`;
 }
 
 /**
@@ -121,7 +117,7 @@ try {
     results.push(await alternate(`${label}, built afresh`, sides, async (side) => {
       await listToolsCall(side.sql, side.keyHashes[agent]);
     }, async () => {
-      for (const side of sides) await bumpListingVersion(side, agent);
+      for (const side of sides) if (side.hasListingCache) await bumpListingVersion(side.admin, side.agentIds[agent]);
     }));
   }
   console.log(`A = ${nameA}, B = ${nameB}; ${N} calls per side and measurement, alternating, after ${WARMUP} warm-up`);

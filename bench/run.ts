@@ -42,7 +42,7 @@ import { explainMarkdown, explainSession, type ExplainCapture } from "./lib/expl
 import { createFixture, createMemberSmsAgents, createRoutedSmsAgent, createSmsAgents, type BenchAgent, type BenchFixture } from "./lib/fixture.ts";
 import { TELNYX_FAKE_API_KEY, TELNYX_FAKE_NUMBERS } from "../packages/devstack/src/fakes/telnyx.ts";
 import { TWILIO_FAKE_ACCOUNT, TWILIO_FAKE_AUTH_TOKEN, TWILIO_FAKE_NUMBERS } from "../packages/devstack/src/fakes/twilio.ts";
-import { beginCall, BODY, finishCall, RECIPIENT, serviceConnection, smsResponse, smsSummary } from "./lib/calls.ts";
+import { beginCall, BODY, bumpListingVersion, finishCall, RECIPIENT, serviceConnection, smsResponse, smsSummary } from "./lib/calls.ts";
 import { HttpClient, type HttpResult } from "./lib/http.ts";
 import { startLockSampler, type LockReport } from "./lib/locks.ts";
 import { startPgCounter } from "./lib/pg-counter.ts";
@@ -650,12 +650,6 @@ async function alternateWithTrivial(
   return { measured, baseline };
 }
 
-/** What every change to an agent's rights does to its cached tool listing: bumps its workspace's listing version. */
-async function bumpListingVersion(ctx: Context, agent: BenchAgent): Promise<void> {
-  await ctx.admin`update private.tool_listing_versions set version = version + 1
-                  where workspace_id = (select a.workspace_id from public.agents a where a.id = ${agent.id}::uuid)`;
-}
-
 async function benchDiscovery(ctx: Context) {
   markLoad("discovery");
   const variants = [
@@ -751,7 +745,7 @@ async function discoveryRow(
   // each request the agent's workspace's listing version is bumped, which is what every
   // such change does (private.bump_tool_listing_version).
   const rebuiltN = Math.ceil(CFG.discoveryIterations / 2);
-  const rebuilt = await alternateWithTrivial(ctx, rebuiltN, listing, check, () => bumpListingVersion(ctx, v.agent));
+  const rebuilt = await alternateWithTrivial(ctx, rebuiltN, listing, check, () => bumpListingVersion(ctx.admin, v.agent.id));
 
   const m = summarize(served.measured);
   const b = summarize(served.baseline);
@@ -809,7 +803,7 @@ async function discoveryRow(
     const stmt = `select private.list_tools_for_caller(null, null, $1, 'openai', p_entries => true) as result`;
     await session.run(stmt, [v.agent.keyHash]);
     captures.push((await session.capture(`${v.capture}, served from the cache`, stmt, [v.agent.keyHash])).capture);
-    await bumpListingVersion(ctx, v.agent);
+    await bumpListingVersion(ctx.admin, v.agent.id);
     captures.push((await session.capture(`${v.capture}, built afresh`, stmt, [v.agent.keyHash])).capture);
   } finally {
     await session.close();

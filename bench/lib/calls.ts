@@ -97,3 +97,13 @@ export async function listToolsCall(sql: Sql, keyHash: string, format = "openai"
     select private.list_tools_for_caller(${null}::uuid, ${null}::uuid, ${keyHash}, ${format}, p_entries => true) as entries`);
   return entries as unknown[];
 }
+
+/**
+ * What every change to an agent's rights does to its cached tool listing: bumps the
+ * listing version of the agent's workspace. `admin` is the database's owner (the
+ * functions' login role may not write the versions).
+ */
+export async function bumpListingVersion(admin: Sql, agentId: string): Promise<void> {
+  await admin`update private.tool_listing_versions set version = version + 1
+              where workspace_id = (select a.workspace_id from public.agents a where a.id = ${agentId}::uuid)`;
+}
